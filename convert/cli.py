@@ -1,0 +1,126 @@
+"""`fer-convert`: export a trained Keras model to self-describing TFLite files, verified every time."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from convert.quantize import IO_TYPES, VARIANTS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """One conversion run."""
+
+    model: Path
+    """The trained model.keras."""
+    data: Path
+    """FER2013 (Kaggle root or fer2013.csv): Training faces calibrate, the report split verifies."""
+    variants: tuple[str, ...] = ("int8",)
+    """Which files to write: int8, float32, float16, dynamic."""
+    io: str = "int8"
+    """int8 models: the type of the input and output tensors (int8, uint8 or float32)."""
+    out_dir: Path = Path("models")
+    """Folder for the .tflite files."""
+    name: str = "fer_compact"
+    """File name stem: NAME_VARIANT.tflite."""
+    calib_size: int = 500
+    """Real training faces in the representative data set (stratified by class, seeded)."""
+    seed: int = 1
+    """Seeds the calibration sample."""
+    split: str = "PublicTest"
+    """The report split used for verification."""
+    max_drop: float = 1.0
+    """Fail when a converted model's accuracy is more than this many points below the Keras model."""
+
+    def __post_init__(self) -> None:
+        bad = [v for v in self.variants if v not in VARIANTS]
+        if bad or not self.variants:
+            raise ValueError(f"unknown variant {', '.join(bad) or '(none)'} (choose from {', '.join(VARIANTS)})")
+        if self.io not in IO_TYPES:
+            raise ValueError(f"unknown I/O type {self.io!r} (choose from {', '.join(IO_TYPES)})")
+        if self.calib_size < 10:
+            raise ValueError(f"calib_size must be at least 10, got {self.calib_size}")
+
+
+def run(options: ConvertOptions) -> list[Path]:
+    """Convert, verify and write each variant; returns the written paths."""
+    from convert.quantize import ConversionError, calibration_faces, convert
+    from train.models import load_keras
+    from convert.verify import keras_probabilities, verify
+    from edge.model_file import with_info, write_bytes_atomic
+    from train.data import load_fer2013
+
+    model, info = load_keras(options.model)
+    if not options.out_dir.is_dir():
+        raise ConversionError(f"{options.out_dir}: no such output folder")
+    faces = load_fer2013(options.data, info.input)
+    report = faces.split(options.split)
+    if len(report) == 0:
+        raise ConversionError(f"{options.data}: no {options.split} images to verify against")
+    keras_probs = keras_probabilities(model, report, info.input)
+    written = []
+    for variant in options.variants:
+        calibration = calibration_faces(faces.split("Training"), options.calib_size, options.seed) \
+            if variant == "int8" else None
+        content = convert(model, variant, info.input, calibration, options.io)
+        io_dtype = options.io if variant == "int8" else "float32"
+        draft = replace(info, variant=variant, io_dtype=io_dtype)
+        check = verify(keras_probs, content, draft, report, options.split)
+        print(check.format(variant))
+        if check.drop_points > options.max_drop:
+            raise ConversionError(f"{variant}: accuracy dropped {check.drop_points:.2f} points on {options.split} "
+                                  f"(more than --max-drop {options.max_drop}); nothing written")
+        final = replace(draft, accuracy={options.split: round(check.tflite_accuracy, 4)},
+                        verification={**check.to_dict(), "calibration": {
+                            "faces": options.calib_size, "seed": options.seed, "source": "Training split"}
+                            if variant == "int8" else None})
+        path = options.out_dir / f"{options.name}_{variant}.tflite"
+        write_bytes_atomic(path, with_info(content, final))
+        print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
+        written.append(path)
+    return written
+
+
+def parser() -> argparse.ArgumentParser:
+    d = ConvertOptions(model=Path("."), data=Path("."))
+    p = argparse.ArgumentParser(prog="fer-convert", description=__doc__,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("model", type=Path, help="trained model.keras")
+    for variant in VARIANTS:
+        p.add_argument(f"--{variant}", dest=variant, action="store_true",
+                       help=f"write the {variant} model (default: --int8 when none is given)")
+    p.add_argument("--data", type=Path, required=True,
+                   help="FER2013 Kaggle root or fer2013.csv (calibration and verification)")
+    p.add_argument("--io", type=str, choices=IO_TYPES, default=d.io, help="int8 model input/output type")
+    p.add_argument("--out-dir", type=Path, default=d.out_dir, help="output folder")
+    p.add_argument("--name", type=str, default=d.name, help="file name stem (NAME_VARIANT.tflite)")
+    p.add_argument("--calib-size", type=int, default=d.calib_size, help="calibration faces")
+    p.add_argument("--seed", type=int, default=d.seed, help="calibration sample seed")
+    p.add_argument("--split", type=str, default=d.split, help="report split for verification")
+    p.add_argument("--max-drop", type=float, default=d.max_drop, help="largest allowed accuracy drop, points")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    from convert.quantize import ConversionError
+    from edge.model_file import ModelFileError
+    from train.data import DataError
+
+    try:
+        options = ConvertOptions(model=args.model, data=args.data,
+                                 variants=tuple(v for v in VARIANTS if getattr(args, v)) or ("int8",),
+                                 io=args.io, out_dir=args.out_dir, name=args.name, calib_size=args.calib_size,
+                                 seed=args.seed, split=args.split, max_drop=args.max_drop)
+        run(options)
+    except (ValueError, OSError, ConversionError, ModelFileError, DataError) as exc:
+        print(f"fer-convert: error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,71 @@
+"""Latency benchmarks: interpreter invoke per model and thread count; the whole pipeline on a video."""
+
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.classify import Classifier
+from edge.pipeline import Recognizer, RecognizerOptions, RunOptions, run
+from edge.sources import SourceOptions
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """How long to measure."""
+
+    warmup: int = 20
+    """Untimed invokes before measuring."""
+    runs: int = 300
+    """Timed invokes per model and thread count."""
+
+    def __post_init__(self) -> None:
+        if self.warmup < 0 or self.runs < 1:
+            raise ValueError(f"warmup must be >= 0 and runs >= 1 (got {self.warmup}, {self.runs})")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def invoke_latency(model: Path, threads: int, options: BenchOptions, interpreter: str = "auto") -> dict[str, Any]:
+    """Milliseconds per single-face classification (quantize + invoke + dequantize) of one model."""
+    classifier = Classifier.from_file(model, threads, interpreter)
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(1, *classifier.info.input.shape), dtype=np.uint8)
+    for _ in range(options.warmup):
+        classifier.probabilities_of_pixels(pixels)
+    times = np.empty(options.runs)
+    for i in range(options.runs):
+        start = time.perf_counter()
+        classifier.probabilities_of_pixels(pixels)
+        times[i] = (time.perf_counter() - start) * 1000.0
+    return {"model": str(model), "variant": classifier.info.variant, "threads": threads,
+            "interpreter": classifier.backend, "size_kib": round(Path(model).stat().st_size / 1024, 1),
+            "p50_ms": float(np.percentile(times, 50)), "p90_ms": float(np.percentile(times, 90)),
+            "p99_ms": float(np.percentile(times, 99)), "runs": options.runs}
+
+
+def pipeline_figures(video: Path, recognizer_options: RecognizerOptions, max_frames: int = 0) -> dict[str, Any]:
+    """Whole-pipeline FPS, per-stage latency and peak memory on a video file (no display, no drawing)."""
+    recognizer = Recognizer(recognizer_options)
+    summary = run(recognizer, SourceOptions(source=str(video)),
+                  RunOptions(max_frames=max_frames, report_every=0, draw=False))
+    return {"video": str(video), "model": str(recognizer.model_path), "threads": recognizer_options.threads,
+            "interpreter": recognizer.classifier.backend, **summary.to_dict(),
+            "face_frame_share": round(summary.frames_with_faces / max(summary.frames, 1), 4),
+            "peak_rss_mb": round(peak_rss_mb(), 1)}
+
+
+def format_latency_table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| model | variant | KiB | threads | interpreter | p50 ms | p90 ms | p99 ms |",
+             "|---|---|---:|---:|---|---:|---:|---:|"]
+    lines += [f"| {Path(r['model']).name} | {r['variant']} | {r['size_kib']:.0f} | {r['threads']} | {r['interpreter']} "
+              f"| {r['p50_ms']:.3f} | {r['p90_ms']:.3f} | {r['p99_ms']:.3f} |" for r in rows]
+    return "\n".join(lines)

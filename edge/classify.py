@@ -1,0 +1,138 @@
+"""Classify face crops with a TFLite model: batching, int8/uint8/float I/O, probabilities."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.contract import FER2013_LABELS, InputSpec, normalize, to_model_pixels
+from edge.interpreter import load_interpreter
+from edge.model_file import ModelFileError, ModelInfo, read_info, strip_info
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One face's emotion: the top label, its probability, and all probabilities in label order."""
+
+    label: str
+    score: float
+    probabilities: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class _Tensor:
+    index: int
+    dtype: type
+    scale: float
+    zero_point: int
+
+    @classmethod
+    def of(cls, detail: dict) -> _Tensor:
+        scale, zero_point = detail.get("quantization", (0.0, 0))
+        return cls(detail["index"], detail["dtype"], float(scale), int(zero_point))
+
+    @property
+    def quantized(self) -> bool:
+        return self.scale > 0 and self.dtype in (np.int8, np.uint8, np.int16)
+
+
+class Classifier:
+    """Runs a `.tflite` emotion model on face crops; reads shapes and quantization from the model."""
+
+    def __init__(self, model_content: bytes, info: ModelInfo, threads: int = 1,
+                 interpreter: str | None = None, source: str = "<bytes>") -> None:
+        self.info = info
+        self.backend, self._interpreter = load_interpreter(strip_info(model_content), threads, interpreter)
+        inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelFileError(f"{source}: expected one input and one output tensor, "
+                                 f"got {len(inputs)} and {len(outputs)}")
+        shape = tuple(int(v) for v in inputs[0]["shape"][1:])
+        if shape != info.input.shape:
+            raise ModelFileError(f"{source}: input tensor {shape} differs from the metadata {info.input.shape}")
+        classes = int(outputs[0]["shape"][-1])
+        if classes != len(info.labels):
+            raise ModelFileError(f"{source}: {classes} outputs but {len(info.labels)} labels")
+        self._input, self._output = _Tensor.of(inputs[0]), _Tensor.of(outputs[0])
+        signature = inputs[0].get("shape_signature", inputs[0]["shape"])
+        self.batchable = int(signature[0]) == -1
+        self._batch = int(inputs[0]["shape"][0])
+
+    @classmethod
+    def from_file(cls, path: Path | str, threads: int = 1, interpreter: str | None = None) -> Classifier:
+        """Load a `.tflite` file; without embedded metadata, FER2013 labels and a [0, 1] input are assumed."""
+        path = Path(path)
+        info = read_info(path)
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise ModelFileError(f"{path}: cannot read ({exc.strerror})") from exc
+        if content[4:8] != b"TFL3":
+            raise ModelFileError(f"{path}: not a TFLite model")
+        if info is None:
+            info = _guess_info(content, threads, interpreter)
+            log.warning("%s has no fer-edge metadata: assuming FER2013 labels and input %s", path, info.input)
+        return cls(content, info, threads, interpreter, source=str(path))
+
+    @property
+    def labels(self) -> list[str]:
+        return self.info.labels
+
+    def _resize(self, batch: int) -> None:
+        if batch != self._batch:
+            self._interpreter.resize_tensor_input(self._input.index, [batch, *self.info.input.shape])
+            self._interpreter.allocate_tensors()
+            self._batch = batch
+
+    def _quantize(self, tensor: np.ndarray) -> np.ndarray:
+        t = self._input
+        if not t.quantized:
+            return tensor.astype(t.dtype)
+        info = np.iinfo(t.dtype)
+        return np.clip(np.round(tensor / t.scale + t.zero_point), info.min, info.max).astype(t.dtype)
+
+    def _invoke(self, tensor: np.ndarray) -> np.ndarray:
+        self._resize(len(tensor))
+        self._interpreter.set_tensor(self._input.index, self._quantize(tensor))
+        self._interpreter.invoke()
+        raw = self._interpreter.get_tensor(self._output.index)
+        out = self._output
+        if out.quantized:
+            return (raw.astype(np.float32) - out.zero_point) * out.scale
+        return raw.astype(np.float32)
+
+    def probabilities_of_pixels(self, pixels: np.ndarray, max_batch: int = 64) -> np.ndarray:
+        """Probabilities (n, classes) for contract pixels (n, height, width, channels), uint8."""
+        tensor = normalize(pixels.astype(np.float32), self.info.input)
+        step = max_batch if self.batchable else 1
+        parts = [self._invoke(tensor[i:i + step]) for i in range(0, len(tensor), step)]
+        if not parts:
+            return np.zeros((0, len(self.labels)), np.float32)
+        probabilities = np.clip(np.concatenate(parts), 0.0, None)
+        return probabilities / np.maximum(probabilities.sum(axis=1, keepdims=True), 1e-12)
+
+    def classify(self, faces: list[np.ndarray]) -> list[Prediction]:
+        """Predictions for face crops (any size, BGR or gray, uint8), in one invoke when the model allows."""
+        if not faces:
+            return []
+        pixels = np.stack([to_model_pixels(face, self.info.input) for face in faces])
+        return [self._prediction(row) for row in self.probabilities_of_pixels(pixels)]
+
+    def _prediction(self, probabilities: np.ndarray) -> Prediction:
+        best = int(probabilities.argmax())
+        return Prediction(self.labels[best], float(probabilities[best]), tuple(float(p) for p in probabilities))
+
+
+def _guess_info(content: bytes, threads: int, interpreter: str | None) -> ModelInfo:
+    """Metadata for a bare `.tflite`: its input shape, FER2013 labels if it has seven outputs."""
+    _, probe = load_interpreter(content, threads, interpreter)
+    shape = probe.get_input_details()[0]["shape"]
+    classes = int(probe.get_output_details()[0]["shape"][-1])
+    labels = list(FER2013_LABELS) if classes == len(FER2013_LABELS) else [f"class{i}" for i in range(classes)]
+    return ModelInfo(labels=labels, input=InputSpec(height=int(shape[1]), width=int(shape[2]),
+                                                    channels=int(shape[3])), variant="unknown")

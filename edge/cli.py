@@ -1,0 +1,168 @@
+"""`fer-edge`: real-time facial-emotion recognition on a camera, video, image, folder or stream.
+
+  fer-edge [options]          run the pipeline (default: camera 0, the shipped int8 model)
+  fer-edge info MODEL         print a model's embedded metadata
+  fer-edge bench [options]    interpreter latency per model and thread count; pipeline FPS on a video
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from edge.classify import Classifier
+from edge.detect import DetectorOptions
+from edge.interpreter import BACKENDS, NoInterpreterError
+from edge.model_file import ModelFileError
+from edge.pipeline import RecognizerOptions, RunOptions, default_model
+from edge.sinks import SinkError
+from edge.sources import SourceError, SourceOptions
+from edge.track import TrackerOptions
+
+log = logging.getLogger("edge")
+
+DETECTOR, TRACKER, SOURCE, RECOGNIZER, RUN = (DetectorOptions(), TrackerOptions(), SourceOptions(),
+                                              RecognizerOptions(), RunOptions())
+INTERPRETERS = ("auto", *(b[0] for b in BACKENDS))
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.ArgumentDefaultsHelpFormatter(prog, max_help_position=32)
+
+
+def _add_model_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=RECOGNIZER.threads, help="interpreter threads")
+    p.add_argument("--interpreter", type=str, choices=INTERPRETERS, default=RECOGNIZER.interpreter,
+                   help="TFLite interpreter package")
+
+
+def run_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fer-edge", description=__doc__, formatter_class=_formatter)
+    p.add_argument("--model", type=Path, default=None, help="a .tflite model (default: the shipped int8 model)")
+    p.add_argument("--source", type=str, default=SOURCE.source,
+                   help="camera index, picam, video file, image, image folder, or rtsp/http URL")
+    p.add_argument("--width", type=int, default=SOURCE.width, help="camera frame width")
+    p.add_argument("--height", type=int, default=SOURCE.height, help="camera frame height")
+    _add_model_flags(p)
+    p.add_argument("--detect-width", type=int, default=DETECTOR.detect_width,
+                   help="downscale frames to this width for detection (0 = full size)")
+    p.add_argument("--min-face", type=int, default=DETECTOR.min_face, help="smallest face side, frame pixels")
+    p.add_argument("--scale-factor", type=float, default=DETECTOR.scale_factor, help="Haar pyramid step")
+    p.add_argument("--min-neighbors", type=int, default=DETECTOR.min_neighbors, help="Haar min neighbours")
+    p.add_argument("--detect-every", type=int, default=RECOGNIZER.detect_every,
+                   help="detect every k-th frame and reuse boxes in between")
+    p.add_argument("--smoothing", type=float, default=TRACKER.smoothing,
+                   help="weight of the past in the per-face moving average")
+    p.add_argument("--no-smooth", action="store_true", help="no tracking or smoothing: raw per-frame labels")
+    view = p.add_mutually_exclusive_group()
+    view.add_argument("--display", dest="display", action="store_const", const=True, default=None,
+                      help="show a window (default: when a display is available)")
+    view.add_argument("--headless", dest="display", action="store_const", const=False, help="never show a window")
+    p.add_argument("--save", type=str, default=None, help="write the annotated video here (.mp4 or .avi)")
+    p.add_argument("--jsonl", type=str, default=None, help="write one JSON object per frame here ('-' = stdout)")
+    p.add_argument("--max-frames", type=int, default=RUN.max_frames, help="stop after N frames (0 = no limit)")
+    p.add_argument("--report-every", type=float, default=RUN.report_every, help="seconds between FPS lines")
+    p.add_argument("--quiet", action="store_true", help="no FPS lines or summary on the terminal")
+    return p
+
+
+def bench_parser() -> argparse.ArgumentParser:
+    from edge.bench import BenchOptions
+
+    d = BenchOptions()
+    p = argparse.ArgumentParser(prog="fer-edge bench", description="Latency of models and of the pipeline.",
+                                formatter_class=_formatter)
+    p.add_argument("--models", type=Path, nargs="+", default=None,
+                   help="models to time (default: the shipped int8 and float32 models)")
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts to time")
+    p.add_argument("--interpreter", type=str, choices=INTERPRETERS, default="auto", help="interpreter package")
+    p.add_argument("--warmup", type=int, default=d.warmup, help="untimed invokes first")
+    p.add_argument("--runs", type=int, default=d.runs, help="timed invokes")
+    p.add_argument("--video", type=Path, default=None, help="also time the whole pipeline on this video")
+    p.add_argument("--max-frames", type=int, default=0, help="pipeline: stop after N frames (0 = whole video)")
+    p.add_argument("--json", type=str, default=None, help="also write the figures as JSON here ('-' = stdout)")
+    return p
+
+
+def cmd_info(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="fer-edge info", description="Print a model's embedded metadata.")
+    p.add_argument("model", type=Path, help="a .tflite model")
+    args = p.parse_args(argv)
+    classifier = Classifier.from_file(args.model)
+    info = json.loads(classifier.info.to_json())
+    info["interpreter"] = classifier.backend
+    info["batchable"] = classifier.batchable
+    print(json.dumps(info, indent=1))
+    return 0
+
+
+def cmd_bench(argv: list[str]) -> int:
+    from edge.bench import BenchOptions, format_latency_table, invoke_latency, pipeline_figures
+    from edge.sinks import JsonlSink
+
+    args = bench_parser().parse_args(argv)
+    options = BenchOptions(warmup=args.warmup, runs=args.runs)
+    models = args.models or [default_model(), default_model().with_name(
+        default_model().name.replace("_int8", "_float32"))]
+    rows = [invoke_latency(model, threads, options, args.interpreter) for model in models for threads in args.threads]
+    print(format_latency_table(rows))
+    figures: dict = {"invoke": rows}
+    if args.video is not None:
+        if not args.video.is_file():
+            raise SourceError(f"{args.video}: no such video")
+        figures["pipeline"] = []
+        for model in models:
+            for threads in args.threads:
+                row = pipeline_figures(args.video, RecognizerOptions(model=model, threads=threads,
+                                                                     interpreter=args.interpreter), args.max_frames)
+                figures["pipeline"].append(row)
+                print(f"pipeline {Path(model).name} threads={threads}: {row['fps']:.1f} FPS, "
+                      f"faces in {row['face_frame_share']:.1%} of {row['frames']} frames, "
+                      f"peak RSS {row['peak_rss_mb']:.0f} MiB, stages p50 ms: "
+                      + ", ".join(f"{k} {v['p50']:.2f}" for k, v in row["stages_ms"].items()))
+    if args.json:
+        sink = JsonlSink(args.json)
+        sink.write(figures)
+        sink.close()
+    return 0
+
+
+def cmd_run(argv: list[str]) -> int:
+    from edge.pipeline import Recognizer, run
+    from edge.sinks import JsonlSink, VideoSink, WindowSink, has_display
+
+    args = run_parser().parse_args(argv)
+    detector = DetectorOptions(detect_width=args.detect_width, scale_factor=args.scale_factor,
+                               min_neighbors=args.min_neighbors, min_face=args.min_face)
+    recognizer = Recognizer(RecognizerOptions(
+        model=args.model, threads=args.threads, interpreter=args.interpreter, smooth=not args.no_smooth,
+        detect_every=args.detect_every, detector=detector, tracker=TrackerOptions(smoothing=args.smoothing)))
+    info = recognizer.classifier.info
+    if not args.quiet:
+        log.info("model %s (%s, %s I/O), interpreter %s, %d thread(s)", recognizer.model_path.name, info.variant,
+                 info.io_dtype, recognizer.classifier.backend, args.threads)
+    source_options = SourceOptions(source=args.source, width=args.width, height=args.height)
+    display = has_display() if args.display is None else args.display
+    jsonl = JsonlSink(args.jsonl) if args.jsonl else None
+    video = VideoSink(args.save, fps=30.0) if args.save else None
+    window = WindowSink() if display else None
+    summary = run(recognizer, source_options, RunOptions(max_frames=args.max_frames,
+                                                         report_every=0 if args.quiet else args.report_every),
+                  jsonl=jsonl, video=video, window=window)
+    if not args.quiet:
+        print(summary.format(), file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="fer-edge: %(message)s")
+    command = {"info": cmd_info, "bench": cmd_bench}.get(argv[0] if argv else "", None)
+    try:
+        return command(argv[1:]) if command else cmd_run(argv)
+    except (ModelFileError, SourceError, SinkError, NoInterpreterError, ValueError, OSError) as exc:
+        print(f"fer-edge: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,123 @@
+"""Model metadata that travels inside the model file, readable without TensorFlow.
+
+The metadata is a JSON document stored as `fer_edge.json` in a zip archive: appended to the end of a
+`.tflite` flatbuffer (the TFLite convention for associated files, which interpreters ignore), or
+added as one more member of a `.keras` archive.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge import __version__
+from edge.contract import FER2013_LABELS, InputSpec
+
+METADATA_NAME = "fer_edge.json"
+
+
+class ModelFileError(ValueError):
+    """A model file is missing, unreadable or inconsistent; the message names the path."""
+
+
+@dataclass
+class ModelInfo:
+    """What a device needs to know about a model, and where the model came from."""
+
+    labels: list[str] = field(default_factory=lambda: list(FER2013_LABELS))
+    """Class names in the model's output order."""
+    input: InputSpec = field(default_factory=InputSpec)
+    """The preprocessing contract the model was trained with."""
+    variant: str = "float32"
+    """keras, float32, float16, dynamic or int8."""
+    io_dtype: str = "float32"
+    """Data type of the input and output tensors."""
+    architecture: str = ""
+    """The network, for example compact_w24."""
+    training: dict[str, Any] = field(default_factory=dict)
+    """Data set, command and best epoch of the training run."""
+    accuracy: dict[str, Any] = field(default_factory=dict)
+    """Measured accuracy per split, for example {"PublicTest": 0.66}."""
+    verification: dict[str, Any] = field(default_factory=dict)
+    """A converted model's agreement with the Keras model it came from."""
+    version: str = __version__
+    """The fer-edge version that wrote the file."""
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["input"] = self.input.to_dict()
+        return json.dumps(data, indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelInfo:
+        data = json.loads(text)
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["input"] = InputSpec.from_dict(known.get("input", {}))
+        info = cls(**known)
+        if not info.labels:
+            raise ValueError("metadata has no labels")
+        return info
+
+
+def read_info(path: Path) -> ModelInfo | None:
+    """The metadata embedded in a `.tflite` or `.keras` file, or None when it has none."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if METADATA_NAME not in archive.namelist():
+                return None
+            return ModelInfo.from_json(archive.read(METADATA_NAME).decode())
+    except zipfile.BadZipFile:
+        return None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ModelFileError(f"{path}: unreadable fer-edge metadata ({exc})") from exc
+
+
+def with_info(model_bytes: bytes, info: ModelInfo) -> bytes:
+    """A `.tflite` flatbuffer with the metadata zip appended (any earlier metadata is replaced)."""
+    buffer = io.BytesIO(strip_info(model_bytes))
+    buffer.seek(0, io.SEEK_END)
+    with zipfile.ZipFile(buffer, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(METADATA_NAME, info.to_json())
+    return buffer.getvalue()
+
+
+def strip_info(model_bytes: bytes) -> bytes:
+    """The bare flatbuffer, without an appended metadata zip."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(model_bytes)) as archive:
+            names = archive.namelist()
+            start = min(archive.getinfo(n).header_offset for n in names) if names else None
+    except zipfile.BadZipFile:
+        return model_bytes
+    if start is None or model_bytes[:4] == b"PK\x03\x04":
+        return model_bytes
+    return model_bytes[:start]
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename it into place."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def embed_in_keras(path: Path, info: ModelInfo) -> None:
+    """Add the metadata as a member of a `.keras` archive (Keras ignores members it does not know)."""
+    with zipfile.ZipFile(path, "a") as archive:
+        if METADATA_NAME in archive.namelist():
+            raise ModelFileError(f"{path}: already has fer-edge metadata")
+        archive.writestr(METADATA_NAME, info.to_json())

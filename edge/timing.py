@@ -1,0 +1,54 @@
+"""Per-stage latency and a rolling FPS monitor."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from contextlib import contextmanager
+from collections.abc import Iterator
+
+import numpy as np
+
+STAGES = ("capture", "detect", "preprocess", "infer", "render")
+
+
+class StageTimer:
+    """Collects milliseconds per named stage; `summary()` gives p50/p95 per stage."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, list[float]] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, (time.perf_counter() - start) * 1000.0)
+
+    def add(self, name: str, milliseconds: float) -> None:
+        self.samples.setdefault(name, []).append(milliseconds)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        ordered = [s for s in STAGES if s in self.samples] + [s for s in self.samples if s not in STAGES]
+        return {name: {"p50": float(np.percentile(self.samples[name], 50)),
+                       "p95": float(np.percentile(self.samples[name], 95)),
+                       "mean": float(np.mean(self.samples[name])), "n": len(self.samples[name])}
+                for name in ordered if self.samples[name]}
+
+
+class FpsMonitor:
+    """Frames per second over the last `window` frames: (n - 1) / span of their time stamps."""
+
+    def __init__(self, window: int = 30) -> None:
+        self._stamps: deque[float] = deque(maxlen=window)
+
+    def tick(self) -> None:
+        self._stamps.append(time.perf_counter())
+
+    @property
+    def fps(self) -> float:
+        if len(self._stamps) < 2:
+            return 0.0
+        span = self._stamps[-1] - self._stamps[0]
+        return (len(self._stamps) - 1) / span if span > 0 else 0.0

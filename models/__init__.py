@@ -1,0 +1,1 @@
+"""Models trained by this project (installed as the data package `edge.models`)."""

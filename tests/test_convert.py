@@ -1,0 +1,108 @@
+"""fer-convert: every variant, self-describing files, int8 I/O, verification, bad input."""
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from convert.cli import ConvertOptions, run
+from convert.cli import main as convert_main
+from convert.quantize import ConversionError
+from edge.classify import Classifier
+from edge.model_file import read_info
+from tests.conftest import write_kaggle_tree
+from train.data import load_fer2013
+
+
+@pytest.mark.parametrize("variant, io_dtype", [("int8", np.int8), ("float32", np.float32),
+                                               ("float16", np.float32), ("dynamic", np.float32)])
+def test_each_variant_is_written_and_runs(tiny_tflite, variant, io_dtype):
+    classifier = Classifier.from_file(tiny_tflite[variant])
+    assert classifier.info.variant == variant
+    assert classifier._input.dtype == io_dtype and classifier._output.dtype == io_dtype
+    assert classifier.batchable
+    probabilities = classifier.probabilities_of_pixels(np.zeros((3, 48, 48, 1), np.uint8))
+    assert probabilities.shape == (3, 7) and np.allclose(probabilities.sum(1), 1, atol=1e-3)
+
+
+def test_metadata_travels_in_the_file(tiny_tflite):
+    info = read_info(tiny_tflite["int8"])
+    assert info.labels[3] == "happy" and info.input.shape == (48, 48, 1)
+    assert set(info.accuracy) == {"PublicTest"}
+    assert info.verification["agreement"] > 0.8 and info.verification["calibration"]["faces"] == 21
+    assert info.training["arch"] == "compact" and info.version
+
+
+def test_int8_agrees_with_float32(tiny_tflite, tiny_kaggle):
+    faces = load_fer2013(tiny_kaggle / "test", read_info(tiny_tflite["int8"]).input)
+    int8 = Classifier.from_file(tiny_tflite["int8"]).probabilities_of_pixels(faces.images)
+    float32 = Classifier.from_file(tiny_tflite["float32"]).probabilities_of_pixels(faces.images)
+    assert (int8.argmax(1) == float32.argmax(1)).mean() > 0.9
+    assert np.abs(int8 - float32).mean() < 0.05
+
+
+def test_uint8_io_is_scaled_from_the_tensor(tiny_run, tiny_kaggle, tiny_tflite, tmp_path):
+    path, = run(ConvertOptions(model=tiny_run / "model.keras", data=tiny_kaggle, io="uint8", out_dir=tmp_path,
+                               calib_size=21, max_drop=100.0))
+    classifier = Classifier.from_file(path)
+    assert classifier._input.dtype == np.uint8 and classifier.info.io_dtype == "uint8"
+    pixels = load_fer2013(tiny_kaggle / "test", classifier.info.input).images
+    reference = Classifier.from_file(tiny_tflite["float32"]).probabilities_of_pixels(pixels)
+    assert (classifier.probabilities_of_pixels(pixels).argmax(1) == reference.argmax(1)).mean() > 0.9
+
+
+def test_verification_catches_a_broken_calibration(tiny_run, tmp_path):
+    """Calibrating on blank faces ruins the input range; verification must refuse to write the file."""
+    data = write_kaggle_tree(tmp_path / "data", {"train": 3, "test": 8})
+    blank = np.zeros((48, 48), np.uint8)
+    for image in (data / "train").rglob("*.jpg"):
+        cv2.imwrite(str(image), blank)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(ConversionError, match="accuracy dropped"):
+        run(ConvertOptions(model=tiny_run / "model.keras", data=data, out_dir=out, calib_size=21))
+    assert list(out.iterdir()) == []  # nothing half-written
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    return err
+
+
+def test_not_a_keras_model(tmp_path, tiny_kaggle, capsys):
+    bogus = tmp_path / "model.keras"
+    bogus.write_text("hello")
+    assert convert_main([str(bogus), "--data", str(tiny_kaggle), "--out-dir", str(tmp_path)]) == 2
+    assert "not a Keras model" in one_line_error(capsys)
+
+
+def test_output_size_must_match_the_labels(tiny_run, tiny_kaggle, tmp_path, capsys):
+    shutil.copy(tiny_run / "model.keras", tmp_path / "model.keras")
+    report = json.loads((tiny_run / "report.json").read_text())
+    report["labels"] = report["labels"][:5]
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    assert convert_main([str(tmp_path / "model.keras"), "--data", str(tiny_kaggle), "--out-dir", str(tmp_path)]) == 2
+    assert "7 outputs but 5 labels" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--calib-size", "5000"], "for a calibration set of 5000"),
+    (["--calib-size", "3"], "calib_size must be at least 10"),
+    (["--out-dir", "/no/such/folder"], "no such output folder"),
+    (["--split", "Validation"], "no Validation images"),
+])
+def test_bad_conversion_requests(tiny_run, tiny_kaggle, tmp_path, capsys, extra, message):
+    argv = [str(tiny_run / "model.keras"), "--data", str(tiny_kaggle), "--out-dir", str(tmp_path), *extra]
+    assert convert_main(argv) == 2
+    assert message in one_line_error(capsys)
+    assert not list(tmp_path.glob("*.tflite"))
+
+
+def test_classes_must_match_the_model(tiny_run, tmp_path, capsys):
+    data = tmp_path / "data"
+    (data / "train" / "joy").mkdir(parents=True)
+    assert convert_main([str(tiny_run / "model.keras"), "--data", str(data), "--out-dir", str(tmp_path)]) == 2
+    assert "unknown class folder 'joy'" in one_line_error(capsys)

@@ -1,0 +1,88 @@
+"""fer-train: a smoke training on tiny data, its outputs, strategies, architectures, bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+from train.cli import main as train_main
+from train.fit import TrainOptions, build_strategy, class_weights, cosine_with_warmup
+
+
+def test_smoke_training_writes_model_and_report(tiny_run):
+    for name in ("model.keras", "report.json", "curves.png", "confusion.png"):
+        assert (tiny_run / name).stat().st_size > 0
+    report = json.loads((tiny_run / "report.json").read_text())
+    splits = [r["split"] for r in report["results"]]
+    assert splits == ["validation", "PrivateTest", "PublicTest"]  # epochs picked on validation, not test
+    assert report["data"]["validation"]["happy"] == 5  # 20% of 24, stratified
+    assert len(report["history"]["val_accuracy"]) == report["epochs_run"] == 4
+    assert report["results"][-1]["n"] == 28
+
+
+def test_the_pattern_data_is_learnt(tiny_run):
+    """The tiny data is separable: four epochs must beat chance (1/7) on both test splits."""
+    report = json.loads((tiny_run / "report.json").read_text())
+    assert all(r["accuracy"] > 0.3 for r in report["results"])
+
+
+def test_resume_continues_from_the_last_checkpoint(tiny_kaggle, tmp_path):
+    from train.fit import train
+
+    options = TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=1, width=4, batch_size=16, warmup_epochs=0)
+    train(options)
+    report = train(TrainOptions(**{**options.__dict__, "epochs": 2, "resume": True}))
+    assert report["epochs_run"] == 2 and len(report["history"]["loss"]) == 2
+
+
+def test_class_weights_favour_rare_classes():
+    labels = np.repeat(np.arange(3), [100, 10, 100])
+    weights = class_weights(labels, "sqrt", 3)
+    assert weights[1] > weights[0] == pytest.approx(weights[2])
+    assert weights[labels].mean() == pytest.approx(1.0)
+
+
+def test_schedule_warms_up_then_decays():
+    schedule = cosine_with_warmup(0.1, epochs=10, warmup=2)
+    rates = [schedule(e) for e in range(10)]
+    assert rates[0] < rates[1] < rates[2] == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(rates[2:], rates[3:])) and rates[-1] < 0.02
+
+
+@pytest.mark.parametrize("name", ["default", "mirrored"])
+def test_strategies_build(name):
+    assert build_strategy(name).num_replicas_in_sync >= 1
+
+
+def test_mobilenetv2_builds_with_the_tutorial_head():
+    from edge.contract import InputSpec
+    from train.models import build_mobilenetv2
+
+    model = build_mobilenetv2(InputSpec(height=96, width=96, channels=3), 7, weights=None)
+    assert [layer.units for layer in model.layers if hasattr(layer, "units")] == [128, 64, 7]
+    assert model.output_shape == (None, 7)
+
+
+def test_mobilenetv2_loads_offline_imagenet_weights():
+    from tests.conftest import ROOT
+    from edge.contract import InputSpec
+    from train.models import build_mobilenetv2
+
+    weights = ROOT.parent / "shared" / "weights" / "mobilenet_v2_0.35_224_no_top.imagenet.weights.h5"
+    if not weights.is_file():
+        pytest.skip(f"{weights} not present")
+    model = build_mobilenetv2(InputSpec(height=96, width=96, channels=3), 7, weights=weights)
+    assert np.abs(model.get_layer("base").get_weights()[0]).sum() > 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["{missing}"], "no such file or folder"),
+    (["{data}", "--epochs", "0"], "epochs must be at least 1"),
+    (["{data}", "--val-fraction", "1.5"], "val_fraction must be between 0 and 1"),
+    (["{data}", "--arch", "mobilenetv2", "--weights", "/no/such.h5"], "no such weights file"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, message, tiny_kaggle, tmp_path, capsys):
+    argv = [a.format(missing=tmp_path / "absent", data=tiny_kaggle) for a in argv] + ["--out", str(tmp_path)]
+    assert train_main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err

@@ -1,0 +1,77 @@
+"""`fer-train`: train an emotion model on FER2013 and write the model and its report."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from train.fit import CLASS_WEIGHTING, STRATEGIES, TrainOptions
+from train.models import ARCHITECTURES
+
+DEFAULTS = TrainOptions(data=Path("."))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fer-train", description=__doc__,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    d = DEFAULTS
+    p.add_argument("data", type=Path, help="Kaggle FER2013 root (train/, test/), a folder of class folders, "
+                   "or fer2013.csv")
+    p.add_argument("--out", type=Path, default=d.out, help="output folder")
+    p.add_argument("--arch", type=str, choices=ARCHITECTURES, default=d.arch, help="architecture")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="training epochs in all")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per step")
+    p.add_argument("--lr", type=float, default=d.learning_rate, help="peak learning rate (SGD, Nesterov)")
+    p.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs, help="linear warm-up epochs")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="L2 on kernels (compact)")
+    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help="label smoothing")
+    p.add_argument("--class-weighting", type=str, choices=CLASS_WEIGHTING, default=d.class_weighting,
+                   help="loss weight per class against imbalance")
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction,
+                   help="stratified share of train held out to pick the best epoch")
+    p.add_argument("--patience", type=int, default=d.patience, help="early-stopping patience in epochs")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed")
+    p.add_argument("--width", type=int, default=d.width, help="compact: first-stage filters")
+    p.add_argument("--alpha", type=float, default=d.alpha, help="mobilenetv2: width multiplier")
+    p.add_argument("--size", type=int, default=None, help="input side in pixels (compact 48, mobilenetv2 96)")
+    p.add_argument("--weights", type=str, default=d.weights,
+                   help="mobilenetv2: imagenet (download), a weights file, or none")
+    p.add_argument("--freeze-epochs", type=int, default=d.freeze_epochs,
+                   help="mobilenetv2: epochs with a frozen base before fine-tuning")
+    p.add_argument("--strategy", type=str, choices=STRATEGIES, default=d.strategy, help="tf.distribute strategy")
+    p.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPU)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.add_argument("--limit", type=int, default=None, help="use at most this many training images")
+    return p
+
+
+def options_from(args: argparse.Namespace) -> TrainOptions:
+    return TrainOptions(
+        data=args.data, out=args.out, arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,
+        learning_rate=args.lr, warmup_epochs=args.warmup_epochs, weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing, class_weighting=args.class_weighting,
+        val_fraction=args.val_fraction, patience=args.patience, seed=args.seed, width=args.width,
+        alpha=args.alpha, size=args.size, weights=None if args.weights == "none" else args.weights,
+        freeze_epochs=args.freeze_epochs, strategy=args.strategy, mixed_precision=args.mixed_precision,
+        resume=args.resume, limit=args.limit)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    try:
+        options = options_from(args)
+        from train.fit import train
+        from train.metrics import format_summary
+
+        report = train(options)
+    except (ValueError, OSError, RuntimeError) as exc:
+        print(f"fer-train: error: {exc}", file=sys.stderr)
+        return 2
+    for result in report["results"]:
+        print(format_summary(result))
+    print(f"wrote {options.out}/model.keras, report.json, curves.png, confusion.png "
+          f"(best epoch {report['best_epoch']}, {report['seconds'] / 60:.1f} min)")
+    return 0

@@ -1,0 +1,92 @@
+"""Evaluate a Keras or TFLite model on FER2013 splits, as the device would compute it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.contract import InputSpec, normalize
+from train.data import FaceSet
+from train.metrics import summarize
+
+
+def predict_keras(model, faces: FaceSet, spec: InputSpec, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities of a Keras model, through the contract's normalization."""
+    inputs = normalize(faces.images.astype(np.float32), spec)
+    return np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+def predict_tflite(path: Path, faces: FaceSet, threads: int = 2) -> np.ndarray:
+    """Class probabilities of a .tflite model, through edge's classifier (what the device computes)."""
+    from edge.classify import Classifier
+
+    classifier = Classifier.from_file(path, threads=threads)
+    pixels = faces.images
+    if pixels.shape[1:] != classifier.info.input.shape:
+        raise ValueError(f"{path}: model input {classifier.info.input.shape} differs from data {pixels.shape[1:]}")
+    return classifier.probabilities_of_pixels(pixels)
+
+
+def evaluate_splits(probabilities_of, parts: dict[str, FaceSet], labels: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Metrics for each named split, given a function from a FaceSet to probabilities."""
+    return [summarize(faces.labels, probabilities_of(faces), labels, name) for name, faces in parts.items()
+            if len(faces)]
+
+
+def report_splits(faces: FaceSet) -> dict[str, FaceSet]:
+    """The splits to report: every split but Training (PublicTest and PrivateTest reported apart)."""
+    names = sorted(set(faces.splits.tolist()) - {"Training"}) or sorted(set(faces.splits.tolist()))
+    return {name: faces.split(name) for name in names}
+
+
+def load_for_eval(model_path: Path):
+    """(info, function from FaceSet to probabilities) for a .keras or .tflite model."""
+    from edge.model_file import ModelFileError
+
+    if model_path.suffix == ".tflite":
+        from edge.classify import Classifier
+
+        classifier = Classifier.from_file(model_path, threads=2)
+        return classifier.info, lambda part: classifier.probabilities_of_pixels(part.images)
+    if model_path.suffix == ".keras":
+        from train.models import load_keras
+
+        model, info = load_keras(model_path)
+        return info, lambda part: predict_keras(model, part, info.input)
+    raise ModelFileError(f"{model_path}: expected a .keras or .tflite model")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`fer-eval MODEL DATA [--json OUT]`: accuracy, macro-F1, per-class metrics, confusion matrix."""
+    import argparse
+    import json
+    import sys
+
+    from edge.model_file import ModelFileError, write_bytes_atomic
+    from train.data import DataError, load_fer2013
+    from train.metrics import format_summary
+
+    p = argparse.ArgumentParser(prog="fer-eval", description=main.__doc__)
+    p.add_argument("model", type=Path, help="a .keras or .tflite model")
+    p.add_argument("data", type=Path, help="Kaggle FER2013 root (evaluates test/), a folder of class folders, "
+                   "or fer2013.csv")
+    p.add_argument("--json", type=Path, default=None, help="write the metrics here as JSON")
+    args = p.parse_args(argv)
+    try:
+        info, probabilities_of = load_for_eval(args.model)
+        data = args.data / "test" if (args.data / "test").is_dir() and (args.data / "train").is_dir() else args.data
+        faces = load_fer2013(data, info.input)
+        results = evaluate_splits(probabilities_of, report_splits(faces), tuple(info.labels))
+        for result in results:
+            print(format_summary(result))
+        if faces.skipped:
+            print(f"skipped {len(faces.skipped)} unreadable images, first: {faces.skipped[0]}")
+        if args.json:
+            write_bytes_atomic(args.json, json.dumps({"model": str(args.model), "results": results,
+                                                      "skipped": len(faces.skipped)}, indent=1).encode())
+    except (ModelFileError, DataError, ValueError, OSError) as exc:
+        print(f"fer-eval: error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,337 @@
+"""Fit a model on FER2013: seeded stratified validation, augmentation, schedule, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.contract import FER2013_LABELS, InputSpec, normalize
+from train.data import FaceSet, load_fer2013, stratified_holdout
+from train.models import ARCHITECTURES, input_spec_for
+
+log = logging.getLogger(__name__)
+
+STRATEGIES = ("default", "mirrored", "multiworker")
+CLASS_WEIGHTING = ("none", "sqrt", "balanced")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Everything one training run needs; saved in report.json."""
+
+    data: Path
+    """A Kaggle FER2013 root (train/, test/), a folder of class folders, or fer2013.csv."""
+    out: Path = Path("runs/fer")
+    """Output folder: model.keras, report.json, curves.png, confusion.png."""
+    arch: str = "compact"
+    """compact (48x48 gray CNN) or mobilenetv2 (ImageNet transfer learning)."""
+    epochs: int = 34
+    """Training epochs in all (for mobilenetv2 including the frozen-base epochs)."""
+    batch_size: int = 128
+    """Images per step."""
+    learning_rate: float = 0.1
+    """Peak learning rate (SGD with Nesterov momentum), reached after warm-up, then cosine decay."""
+    warmup_epochs: int = 2
+    """Epochs of linear learning-rate warm-up."""
+    weight_decay: float = 1e-4
+    """L2 penalty on conv and dense kernels (compact)."""
+    label_smoothing: float = 0.1
+    """Label smoothing of the cross-entropy."""
+    class_weighting: str = "sqrt"
+    """none, sqrt (inverse square-root frequency) or balanced (inverse frequency)."""
+    val_fraction: float = 0.1
+    """Seeded, stratified share of the training split held out to pick the best epoch."""
+    patience: int = 12
+    """Stop after this many epochs without a better validation accuracy; the best epoch is kept."""
+    seed: int = 1
+    """Seeds the split, the shuffling, the augmentation and the weights."""
+    width: int = 24
+    """compact: filters of the first stage (doubling per stage)."""
+    alpha: float = 0.35
+    """mobilenetv2: width multiplier."""
+    size: int | None = None
+    """Input side in pixels (default 48 for compact, 96 for mobilenetv2)."""
+    weights: str | None = "imagenet"
+    """mobilenetv2: imagenet, a weights file path, or none."""
+    freeze_epochs: int = 5
+    """mobilenetv2: epochs with the base frozen before fine-tuning at a tenth of the learning rate."""
+    strategy: str = "default"
+    """tf.distribute strategy: default (one device), mirrored (all local GPUs), multiworker (TF_CONFIG)."""
+    mixed_precision: bool = False
+    """Compute in float16 (GPU only); the output layer stays float32."""
+    resume: bool = False
+    """Continue from the last checkpoint in `out`."""
+    limit: int | None = None
+    """Use at most this many training images (smoke tests)."""
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {self.arch!r} (choose from {', '.join(ARCHITECTURES)})")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {self.strategy!r} (choose from {', '.join(STRATEGIES)})")
+        if self.class_weighting not in CLASS_WEIGHTING:
+            raise ValueError(f"unknown class weighting {self.class_weighting!r}")
+        for name in ("epochs", "batch_size", "width"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be between 0 and 1, got {self.val_fraction}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+
+    @property
+    def spec(self) -> InputSpec:
+        return input_spec_for(self.arch, self.size)
+
+
+@dataclass
+class Splits:
+    """The three roles: fit on train, pick epochs on val, report on each test split."""
+
+    train: FaceSet
+    val: FaceSet
+    tests: dict[str, FaceSet] = field(default_factory=dict)
+
+
+def make_splits(faces: FaceSet, options: TrainOptions) -> Splits:
+    """Hold out a stratified part of the training split; every other split is a report split."""
+    training = faces.split("Training")
+    if len(training) == 0:
+        raise ValueError("the data has no Training split (expected train/ or Usage=Training rows)")
+    held_out = stratified_holdout(training.labels, options.val_fraction, options.seed)
+    train = training.subset(~held_out)
+    if options.limit:
+        keep = np.random.default_rng(options.seed).permutation(len(train))[:options.limit]
+        train = train.subset(np.sort(keep))
+    tests = {name: faces.split(name) for name in sorted(set(faces.splits.tolist()) - {"Training"})}
+    return Splits(train=train, val=training.subset(held_out), tests=tests)
+
+
+def class_weights(labels: np.ndarray, mode: str, classes: int) -> np.ndarray:
+    """Per-class loss weights with mean 1 over the samples."""
+    counts = np.maximum(np.bincount(labels, minlength=classes), 1).astype(float)
+    weights = {"none": np.ones(classes), "sqrt": counts ** -0.5, "balanced": 1.0 / counts}[mode]
+    return weights / (weights[labels].mean())
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Random geometry and photometry applied to training faces (on 0..255 pixels)."""
+
+    flip: bool = True
+    """Mirror half the faces left-right."""
+    rotation: float = 10.0
+    """Largest rotation, degrees."""
+    shift: float = 0.1
+    """Largest shift, as a share of the side."""
+    zoom: float = 0.1
+    """Largest zoom in or out, as a share."""
+    brightness: float = 0.15
+    """Largest brightness change, as a share of 255."""
+    contrast: float = 0.2
+    """Largest contrast change, as a share."""
+
+
+def augment_batch(pixels, augmentation: Augmentation):
+    """Augment a float batch (n, h, w, c) of 0..255 pixels with one affine warp per image (TensorFlow ops)."""
+    import tensorflow as tf
+
+    a = augmentation
+    n = tf.shape(pixels)[0]
+    height, width = tf.cast(tf.shape(pixels)[1], tf.float32), tf.cast(tf.shape(pixels)[2], tf.float32)
+    angle = tf.random.uniform([n], -a.rotation, a.rotation) * (math.pi / 180.0)
+    scale = 1.0 + tf.random.uniform([n], -a.zoom, a.zoom)
+    mirror = tf.where(tf.random.uniform([n]) < 0.5, -1.0, 1.0) if a.flip else tf.ones([n])
+    dx = tf.random.uniform([n], -a.shift, a.shift) * width
+    dy = tf.random.uniform([n], -a.shift, a.shift) * height
+    # The inverse map (output -> input pixel) about the image centre, as ImageProjectiveTransformV3 wants.
+    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    a0, a1 = cos * mirror, -sin
+    b0, b1 = sin * mirror, cos
+    transforms = tf.stack([a0, a1, cx - a0 * cx - a1 * cy + dx, b0, b1, cy - b0 * cx - b1 * cy + dy,
+                           tf.zeros([n]), tf.zeros([n])], axis=1)
+    warped = tf.raw_ops.ImageProjectiveTransformV3(
+        images=pixels, transforms=transforms, output_shape=tf.shape(pixels)[1:3], fill_value=0.0,
+        interpolation="BILINEAR", fill_mode="NEAREST")
+    mean = tf.reduce_mean(warped, axis=[1, 2, 3], keepdims=True)
+    contrast = 1.0 + tf.random.uniform([n, 1, 1, 1], -a.contrast, a.contrast)
+    brightness = tf.random.uniform([n, 1, 1, 1], -a.brightness, a.brightness) * 255.0
+    return tf.clip_by_value((warped - mean) * contrast + mean + brightness, 0.0, 255.0)
+
+
+def make_dataset(faces: FaceSet, spec: InputSpec, batch_size: int, *, training: bool, seed: int,
+                 weights: np.ndarray | None = None, augmentation: Augmentation = Augmentation()):
+    """A tf.data pipeline: uint8 pixels -> (augment) -> the contract's normalize -> batches."""
+    import tensorflow as tf
+
+    classes = len(FER2013_LABELS)
+    onehot = np.eye(classes, dtype=np.float32)[faces.labels]
+    parts: tuple = (faces.images, onehot)
+    if weights is not None:
+        parts += (weights[faces.labels].astype(np.float32),)
+    data = tf.data.Dataset.from_tensor_slices(parts)
+    if training:
+        data = data.shuffle(len(faces), seed=seed, reshuffle_each_iteration=True)
+    data = data.batch(batch_size, drop_remainder=training)
+    if training:
+        tf.random.set_seed(seed)
+
+    def prepare(images, *rest):
+        pixels = tf.cast(images, tf.float32)
+        if training:
+            pixels = augment_batch(pixels, augmentation)
+        return (normalize(pixels, spec), *rest)
+
+    return data.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def build_strategy(name: str):
+    """The tf.distribute strategy for `name` (TensorFlow backend only)."""
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def cosine_with_warmup(peak: float, epochs: int, warmup: int):
+    """Learning rate per epoch: linear warm-up to `peak`, then cosine decay to 1% of it."""
+    def schedule(epoch: int, _lr: float | None = None) -> float:
+        if epoch < warmup:
+            return peak * (epoch + 1) / (warmup + 1)
+        progress = (epoch - warmup) / max(1, epochs - warmup)
+        return peak * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+    return schedule
+
+
+def atomic_save(model, path: Path) -> None:
+    """Save a Keras model to a temporary file, then rename it into place."""
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _checkpointer(out: Path, history: dict[str, list[float]], state: dict[str, Any]):
+    """A callback that keeps the best model (by validation accuracy), the last one and the history."""
+    import keras
+
+    class Checkpointer(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = dict(logs or {})
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            for key, value in logs.items():
+                history.setdefault(key, []).append(float(value))
+            state["epoch"] = epoch + 1
+            if logs.get("val_accuracy", -1.0) > state.get("best_val_accuracy", -1.0):
+                state["best_val_accuracy"] = float(logs["val_accuracy"])
+                state["best_epoch"] = epoch + 1
+                atomic_save(self.model, out / "model.keras")
+            atomic_save(self.model, out / "last.keras")
+            atomic_write_text(out / "state.json", json.dumps({"state": state, "history": history}, indent=1))
+            log.info("epoch %d: val_accuracy %.4f (best %.4f at epoch %d)", epoch + 1,
+                     logs.get("val_accuracy", float("nan")), state["best_val_accuracy"], state["best_epoch"])
+
+    return Checkpointer()
+
+
+def _compile(model, learning_rate: float, options: TrainOptions) -> None:
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=options.label_smoothing),
+        metrics=["accuracy"],
+    )
+
+
+def train(options: TrainOptions) -> dict[str, Any]:
+    """Run one training; returns the report (also written to `out/report.json`)."""
+    import keras
+
+    from train import models
+    from train.report import write_report
+
+    options.out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(options.seed)
+    spec = options.spec
+    started = time.time()
+    faces = load_fer2013(options.data, spec)
+    splits = make_splits(faces, options)
+    log.info("data: %d train, %d validation, tests %s; %d skipped", len(splits.train), len(splits.val),
+             {k: len(v) for k, v in splits.tests.items()}, len(faces.skipped))
+    weights = class_weights(splits.train.labels, options.class_weighting, len(FER2013_LABELS))
+    train_data = make_dataset(splits.train, spec, options.batch_size, training=True, seed=options.seed,
+                              weights=weights)
+    val_data = make_dataset(splits.val, spec, 256, training=False, seed=options.seed)
+
+    history: dict[str, list[float]] = {}
+    state: dict[str, Any] = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0}
+    if options.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    scope = build_strategy(options.strategy).scope() if keras.backend.backend() == "tensorflow" else None
+    with scope or nullcontext():
+        if options.resume and (options.out / "last.keras").is_file():
+            saved = json.loads((options.out / "state.json").read_text())
+            state, history = saved["state"], saved["history"]
+            model = keras.models.load_model(options.out / "last.keras")
+            log.info("resuming after epoch %d", state["epoch"])
+        else:
+            model = models.build(options.arch, spec, len(FER2013_LABELS), width=options.width,
+                                 alpha=options.alpha, weights=options.weights)
+    frozen = options.arch == "mobilenetv2" and options.freeze_epochs > 0
+    phases = [(0, options.freeze_epochs, 1.0, False), (options.freeze_epochs, options.epochs, 0.1, True)] \
+        if frozen else [(0, options.epochs, 1.0, True)]
+    callbacks_common = [_checkpointer(options.out, history, state),
+                        keras.callbacks.EarlyStopping("val_accuracy", patience=options.patience, mode="max")]
+    interrupted = False
+    try:
+        for start, end, lr_factor, base_trainable in phases:
+            begin = max(start, state["epoch"])
+            if begin >= end:
+                continue
+            if frozen:
+                model.get_layer("base").trainable = base_trainable
+            peak = options.learning_rate * lr_factor
+            schedule = cosine_with_warmup(peak, end - start, min(options.warmup_epochs, end - start - 1))
+            shifted = (lambda s, offset: lambda epoch, lr=None: s(epoch - offset))(schedule, start)
+            if not (options.resume and begin == state["epoch"] and begin > start):
+                with scope or nullcontext():
+                    _compile(model, peak, options)
+            model.fit(train_data, validation_data=val_data, initial_epoch=begin, epochs=end, verbose=2,
+                      callbacks=[keras.callbacks.LearningRateScheduler(shifted), *callbacks_common])
+    except KeyboardInterrupt:
+        interrupted = True
+        log.warning("interrupted: keeping the best model so far (epoch %d)", state["best_epoch"])
+    if not (options.out / "model.keras").is_file():
+        raise RuntimeError("training stopped before the first epoch ended: no model saved")
+    best = keras.models.load_model(options.out / "model.keras")
+    return write_report(best, options, splits, faces, history, state,
+                        seconds=time.time() - started, interrupted=interrupted)
+
+
+def options_dict(options: TrainOptions) -> dict[str, Any]:
+    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()}

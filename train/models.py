@@ -1,0 +1,118 @@
+"""The two architectures: a compact 48x48 CNN for the edge, and MobileNetV2 transfer learning."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+from keras import layers
+
+from edge.contract import FER2013_LABELS, InputSpec
+from edge.model_file import ModelFileError, ModelInfo, read_info
+
+ARCHITECTURES = ("compact", "mobilenetv2")
+
+
+def input_spec_for(arch: str, size: int | None = None) -> InputSpec:
+    """The preprocessing contract each architecture is trained with."""
+    if arch == "compact":
+        side = size or 48
+        return InputSpec(height=side, width=side, channels=1, scale=1.0 / 255.0, offset=0.0)
+    if arch == "mobilenetv2":
+        side = size or 96
+        # MobileNetV2's ImageNet weights expect [-1, 1]; gray faces are replicated to 3 channels.
+        return InputSpec(height=side, width=side, channels=3, scale=2.0 / 255.0, offset=-1.0)
+    raise ValueError(f"unknown architecture {arch!r} (choose from {', '.join(ARCHITECTURES)})")
+
+
+def _conv_bn_relu(x, filters: int, weight_decay: float):
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False,
+                      kernel_regularizer=keras.regularizers.l2(weight_decay))(x)
+    x = layers.BatchNormalization()(x)
+    return layers.ReLU()(x)
+
+
+def build_compact(spec: InputSpec, classes: int, width: int = 32, dropout: float = 0.3,
+                  weight_decay: float = 1e-4) -> keras.Model:
+    """A VGG-style CNN: four stages of two 3x3 convs (BN, ReLU) and max pooling, then global pooling.
+
+    No Flatten (dynamic-batch reshapes run badly on old runtimes) and only ReLU/BN/conv/pool/dense,
+    which quantize cleanly to int8.
+    """
+    inputs = keras.Input(shape=spec.shape, name="face")
+    x = inputs
+    for stage in range(4):
+        filters = width * 2 ** stage
+        x = _conv_bn_relu(x, filters, weight_decay)
+        x = _conv_bn_relu(x, filters, weight_decay)
+        x = layers.MaxPooling2D()(x)
+        if stage >= 1:
+            x = layers.Dropout(dropout * stage / 3)(x)
+    x = _conv_bn_relu(x, width * 16, weight_decay)  # 3x3 map: one wider conv before pooling
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(dropout)(x)
+    x = layers.Dense(width * 8, activation="relu", kernel_regularizer=keras.regularizers.l2(weight_decay))(x)
+    x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=f"compact_w{width}")
+
+
+def build_mobilenetv2(spec: InputSpec, classes: int, alpha: float = 0.35,
+                      weights: str | Path | None = "imagenet") -> keras.Model:
+    """The tutorial's transfer learning: an ImageNet MobileNetV2 base and a Dense 128/64 head."""
+    if weights not in (None, "imagenet") and not Path(weights).is_file():
+        raise FileNotFoundError(f"{weights}: no such weights file")
+    base = keras.applications.MobileNetV2(input_shape=spec.shape, alpha=alpha, include_top=False,
+                                          weights=None if weights is None else str(weights))
+    base._name = "base"
+    inputs = keras.Input(shape=spec.shape, name="face")
+    x = base(inputs)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dense(128, activation="relu")(x)
+    x = layers.Dense(64, activation="relu")(x)
+    outputs = layers.Dense(classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=f"mobilenetv2_a{alpha:g}_{spec.height}")
+
+
+def build(arch: str, spec: InputSpec, classes: int, *, width: int = 32, alpha: float = 0.35,
+          weights: str | Path | None = "imagenet") -> keras.Model:
+    if arch == "compact":
+        return build_compact(spec, classes, width=width)
+    if arch == "mobilenetv2":
+        return build_mobilenetv2(spec, classes, alpha=alpha, weights=weights)
+    raise ValueError(f"unknown architecture {arch!r} (choose from {', '.join(ARCHITECTURES)})")
+
+
+def load_keras(path: Path):
+    """The Keras model at `path` and its metadata (embedded, or from report.json beside it)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such file")
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises many types for a file that is not a model
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+        raise ModelFileError(f"{path}: not a Keras model ({reason})") from exc
+    info = read_info(path) or _info_from_report(path.parent / "report.json")
+    if info is None:
+        raise ModelFileError(f"{path}: no fer-edge metadata inside and no report.json beside it")
+    classes = int(model.output_shape[-1])
+    if classes != len(info.labels):
+        raise ModelFileError(f"{path}: the model has {classes} outputs but {len(info.labels)} labels")
+    if tuple(model.input_shape[1:]) != info.input.shape:
+        raise ModelFileError(f"{path}: model input {tuple(model.input_shape[1:])} differs from {info.input.shape}")
+    return model, info
+
+
+def _info_from_report(report: Path) -> ModelInfo | None:
+    if not report.is_file():
+        return None
+    data = json.loads(report.read_text())
+    config = data.get("config", {})
+    return ModelInfo(labels=data.get("labels", list(FER2013_LABELS)), input=InputSpec.from_dict(data["input"]),
+                     variant="keras", architecture=data.get("model", {}).get("name", ""),
+                     training={"data": config.get("data"), "arch": config.get("arch"),
+                               "epochs": config.get("epochs"), "best_epoch": data.get("best_epoch"),
+                               "validation": "seeded stratified holdout of Training "
+                                             f"({config.get('val_fraction')}, seed {config.get('seed')})"})
