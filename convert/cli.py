@@ -51,10 +51,10 @@ class ConvertOptions:
 def run(options: ConvertOptions) -> list[Path]:
     """Convert, verify and write each variant; returns the written paths."""
     from convert.quantize import ConversionError, calibration_faces, convert
-    from train.models import load_keras
     from convert.verify import keras_probabilities, verify
     from edge.model_file import with_info, write_bytes_atomic
     from train.data import load_fer2013
+    from train.models import load_keras
 
     model, info = load_keras(options.model)
     if not options.out_dir.is_dir():

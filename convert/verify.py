@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -35,8 +34,9 @@ class Verification:
         return {**asdict(self), "drop_points": round(self.drop_points, 3)}
 
     def format(self, variant: str) -> str:
-        return (f"{variant}: {self.split} n={self.n}  keras {self.keras_accuracy:.2%}  tflite {self.tflite_accuracy:.2%}"
-                f"  drop {self.drop_points:+.2f} pt  agreement {self.agreement:.2%}  mean |dp| {self.mean_abs_diff:.4f}")
+        return (f"{variant}: {self.split} n={self.n}  keras {self.keras_accuracy:.2%}  "
+                f"tflite {self.tflite_accuracy:.2%}  drop {self.drop_points:+.2f} pt  "
+                f"agreement {self.agreement:.2%}  mean |dp| {self.mean_abs_diff:.4f}")
 
 
 def keras_probabilities(model, faces: FaceSet, spec: InputSpec) -> np.ndarray:

@@ -177,13 +177,13 @@ def _raise_stop(signum: int, _frame: object) -> None:
     raise _Stop(signal.Signals(signum).name)
 
 
-def run(recognizer: Recognizer, source_options: SourceOptions, run_options: RunOptions = RunOptions(),
+def run(recognizer: Recognizer, source: SourceOptions | FrameSource, run_options: RunOptions = RunOptions(),
         jsonl=None, video=None, window=None) -> Summary:
     """Run the pipeline until the source ends, `max_frames`, a closed window, Ctrl-C or SIGTERM.
 
     Sinks are finalized and the source released whatever happens; returns the run's summary.
     """
-    source = open_source(source_options)
+    source = open_source(source) if isinstance(source, SourceOptions) else source
     if video is not None:
         video.fps = getattr(source, "fps", video.fps)
     timer, fps_monitor, summary = recognizer.timer, FpsMonitor(), Summary()

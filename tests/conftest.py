@@ -35,7 +35,8 @@ def write_kaggle_tree(root: Path, per_class: dict[str, int], seed: int = 0) -> P
             folder.mkdir(parents=True, exist_ok=True)
             count = per_class[subset]
             for i in range(count):
-                cv2.imwrite(str(folder / f"{prefix_for(i)}_{label_index * 1000 + i}.jpg"), pattern_face(label_index, rng))
+                name = f"{prefix_for(i)}_{label_index * 1000 + i}.jpg"
+                cv2.imwrite(str(folder / name), pattern_face(label_index, rng))
     return root
 
 

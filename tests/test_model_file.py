@@ -5,8 +5,15 @@ import zipfile
 import pytest
 
 from edge.contract import InputSpec
-from edge.model_file import (ModelFileError, ModelInfo, embed_in_keras, read_info, strip_info, with_info,
-                             write_bytes_atomic)
+from edge.model_file import (
+    ModelFileError,
+    ModelInfo,
+    embed_in_keras,
+    read_info,
+    strip_info,
+    with_info,
+    write_bytes_atomic,
+)
 
 FLATBUFFER = b"\x1c\x00\x00\x00TFL3" + bytes(range(256)) * 4
 

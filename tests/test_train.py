@@ -64,8 +64,8 @@ def test_mobilenetv2_builds_with_the_tutorial_head():
 
 
 def test_mobilenetv2_loads_offline_imagenet_weights():
-    from tests.conftest import ROOT
     from edge.contract import InputSpec
+    from tests.conftest import ROOT
     from train.models import build_mobilenetv2
 
     weights = ROOT.parent / "shared" / "weights" / "mobilenet_v2_0.35_224_no_top.imagenet.weights.h5"

@@ -292,8 +292,12 @@ def train(options: TrainOptions) -> dict[str, Any]:
     state: dict[str, Any] = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0}
     if options.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    scope = build_strategy(options.strategy).scope() if keras.backend.backend() == "tensorflow" else None
-    with scope or nullcontext():
+    strategy = build_strategy(options.strategy) if keras.backend.backend() == "tensorflow" else None
+
+    def scope():
+        return strategy.scope() if strategy is not None else nullcontext()
+
+    with scope():
         if options.resume and (options.out / "last.keras").is_file():
             saved = json.loads((options.out / "state.json").read_text())
             state, history = saved["state"], saved["history"]
@@ -319,7 +323,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
             schedule = cosine_with_warmup(peak, end - start, min(options.warmup_epochs, end - start - 1))
             shifted = (lambda s, offset: lambda epoch, lr=None: s(epoch - offset))(schedule, start)
             if not (options.resume and begin == state["epoch"] and begin > start):
-                with scope or nullcontext():
+                with scope():
                     _compile(model, peak, options)
             model.fit(train_data, validation_data=val_data, initial_epoch=begin, epochs=end, verbose=2,
                       callbacks=[keras.callbacks.LearningRateScheduler(shifted), *callbacks_common])

@@ -64,8 +64,7 @@ def build_mobilenetv2(spec: InputSpec, classes: int, alpha: float = 0.35,
     if weights not in (None, "imagenet") and not Path(weights).is_file():
         raise FileNotFoundError(f"{weights}: no such weights file")
     base = keras.applications.MobileNetV2(input_shape=spec.shape, alpha=alpha, include_top=False,
-                                          weights=None if weights is None else str(weights))
-    base._name = "base"
+                                          weights=None if weights is None else str(weights), name="base")
     inputs = keras.Input(shape=spec.shape, name="face")
     x = base(inputs)
     x = layers.GlobalAveragePooling2D()(x)

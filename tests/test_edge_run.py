@@ -1,0 +1,127 @@
+"""The edge runtime end to end: CLI on the shipped model and demo clip, API, shutdown, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from edge.cli import main as edge_main
+from edge.pipeline import Recognizer, RecognizerOptions, RunOptions, default_model, first_frame, run
+from edge.sinks import JsonlSink
+from edge.sources import FrameSource
+from tests.conftest import ROOT, SAMPLES
+
+DEMO = SAMPLES / "demo.mp4"
+
+
+def test_shipped_model_is_self_describing():
+    from edge.model_file import read_info
+
+    info = read_info(default_model())
+    assert info is not None and info.variant == "int8" and len(info.labels) == 7
+    assert info.accuracy.get("PublicTest", 0) > 0.5
+
+
+def test_headless_run_on_the_demo_clip(tmp_path, capsys):
+    out, video = tmp_path / "faces.jsonl", tmp_path / "annotated.mp4"
+    assert edge_main(["--source", str(DEMO), "--headless", "--jsonl", str(out), "--save", str(video)]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    labels = set(Recognizer().classifier.labels)
+    assert len(records) == 240 and [r["frame"] for r in records] == list(range(240))
+    with_face = [r for r in records if r["faces"]]
+    assert len(with_face) >= 0.9 * len(records)
+    for face in (f for r in with_face for f in r["faces"]):
+        assert face["label"] in labels and set(face["probs"]) == labels and len(face["box"]) == 4
+    assert video.stat().st_size > 10_000
+    summary = capsys.readouterr().err
+    assert "240 frames" in summary and "detect" in summary and "infer" in summary
+
+
+def test_python_api_on_a_photo():
+    faces = Recognizer().recognize(first_frame(SAMPLES / "grace_hopper.jpg"))
+    assert len(faces) == 1
+    face = faces[0]
+    assert face.label == max(face.probabilities, key=face.probabilities.get)
+    assert sum(face.probabilities.values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_no_smoothing_gives_raw_probabilities(tiny_tflite):
+    frame = first_frame(SAMPLES / "astronaut.png")
+    raw = Recognizer(RecognizerOptions(model=tiny_tflite["float32"], smooth=False))
+    assert raw.recognize(frame)[0].id == 0
+
+
+class EndlessSource(FrameSource):
+    """A source that never ends; at `stop_at` it delivers a signal or a Ctrl-C."""
+
+    def __init__(self, stop_at, how):
+        super().__init__()
+        self.stop_at, self.how, self.closed = stop_at, how, False
+        self.frame = first_frame(SAMPLES / "grace_hopper.jpg")
+
+    def frames(self):
+        while True:
+            if self.stats.frames == self.stop_at:
+                if self.how == "SIGTERM":
+                    os.kill(os.getpid(), signal.SIGTERM)
+                else:
+                    raise KeyboardInterrupt
+            self.stats.frames += 1
+            yield self.frame
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.mark.parametrize("how, stopped_by", [("SIGTERM", "SIGTERM"), ("ctrl-c", "Ctrl-C")])
+def test_shutdown_finalizes_outputs(tmp_path, how, stopped_by, tiny_tflite):
+    source, out = EndlessSource(stop_at=6, how=how), tmp_path / "events.jsonl"
+    summary = run(Recognizer(RecognizerOptions(model=tiny_tflite["int8"])), source, RunOptions(report_every=0),
+                  jsonl=JsonlSink(str(out)))
+    assert summary.stopped_by == stopped_by and source.closed
+    assert len(out.read_text().splitlines()) == summary.frames == 6
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_info_prints_the_metadata(capsys):
+    assert edge_main(["info", str(default_model())]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["variant"] == "int8" and info["labels"][3] == "happy" and info["interpreter"]
+
+
+def test_bench_prints_a_table_and_json(tmp_path, tiny_tflite, capsys):
+    out = tmp_path / "bench.json"
+    argv = ["bench", "--models", str(tiny_tflite["int8"]), "--threads", "1", "2", "--runs", "20",
+            "--video", str(DEMO), "--max-frames", "30", "--json", str(out)]
+    assert edge_main(argv) == 0
+    figures = json.loads(out.read_text())
+    assert [r["threads"] for r in figures["invoke"]] == [1, 2] and figures["invoke"][0]["p50_ms"] > 0
+    assert figures["pipeline"][0]["frames"] == 30 and figures["pipeline"][0]["peak_rss_mb"] > 0
+    assert "| p50 ms |" in capsys.readouterr().out.replace("| p50 ms | p90", "| p50 ms |")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "/no/such.tflite", "--source", str(DEMO)], "no such model file"),
+    (["--model", str(SAMPLES / "grace_hopper.jpg"), "--source", str(DEMO)], "not a TFLite model"),
+    (["--source", "/no/such/clip.mp4", "--headless"], "no such file, folder or camera"),
+    (["--source", str(DEMO), "--headless", "--jsonl", "/no/such/dir/x.jsonl"], "cannot write"),
+    (["--source", str(DEMO), "--headless", "--save", "/no/such/dir/x.mp4"], "cannot write"),
+    (["--source", str(DEMO), "--threads", "0"], "threads"),
+    (["info", "/no/such.tflite"], "no such model file"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
+    assert edge_main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_the_edge_runtime_never_imports_tensorflow():
+    code = ("import sys, edge.cli, edge.pipeline, edge.bench, edge.classify;"
+            "from edge.pipeline import Recognizer; Recognizer();"
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')];"
+            "print(bad); sys.exit(1 if bad else 0)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
