@@ -83,6 +83,7 @@ def bench_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=d.runs, help="timed invokes")
     p.add_argument("--video", type=Path, default=None, help="also time the whole pipeline on this video")
     p.add_argument("--max-frames", type=int, default=0, help="pipeline: stop after N frames (0 = whole video)")
+    p.add_argument("--passes", type=int, default=1, help="pipeline: passes over the video (memory over time)")
     p.add_argument("--json", type=str, default=None, help="also write the figures as JSON here ('-' = stdout)")
     return p
 
@@ -117,11 +118,12 @@ def cmd_bench(argv: list[str]) -> int:
         for model in models:
             for threads in args.threads:
                 row = pipeline_figures(args.video, RecognizerOptions(model=model, threads=threads,
-                                                                     interpreter=args.interpreter), args.max_frames)
+                                                                     interpreter=args.interpreter),
+                                       args.max_frames, args.passes)
                 figures["pipeline"].append(row)
                 print(f"pipeline {Path(model).name} threads={threads}: {row['fps']:.1f} FPS, "
                       f"faces in {row['face_frame_share']:.1%} of {row['frames']} frames, "
-                      f"peak RSS {row['peak_rss_mb']:.0f} MiB, stages p50 ms: "
+                      f"peak RSS MiB after each pass {row['peak_rss_mb_after_pass']}, stages p50 ms: "
                       + ", ".join(f"{k} {v['p50']:.2f}" for k, v in row["stages_ms"].items()))
     if args.json:
         sink = JsonlSink(args.json)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from edge.contract import FER2013_LABELS, InputSpec, normalize
+from edge.model_file import ModelInfo, embed_in_keras
 from train.data import FaceSet, load_fer2013, stratified_holdout
 from train.models import ARCHITECTURES, input_spec_for
 
@@ -216,11 +217,12 @@ def cosine_with_warmup(peak: float, epochs: int, warmup: int):
     return schedule
 
 
-def atomic_save(model, path: Path) -> None:
-    """Save a Keras model to a temporary file, then rename it into place."""
+def atomic_save(model, path: Path, info: ModelInfo) -> None:
+    """Save a Keras model with its metadata embedded to a temporary file, then rename it into place."""
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
     try:
         model.save(tmp)
+        embed_in_keras(tmp, info)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -235,7 +237,7 @@ def atomic_write_text(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _checkpointer(out: Path, history: dict[str, list[float]], state: dict[str, Any]):
+def _checkpointer(out: Path, history: dict[str, list[float]], state: dict[str, Any], info: ModelInfo):
     """A callback that keeps the best model (by validation accuracy), the last one and the history."""
     import keras
 
@@ -249,8 +251,9 @@ def _checkpointer(out: Path, history: dict[str, list[float]], state: dict[str, A
             if logs.get("val_accuracy", -1.0) > state.get("best_val_accuracy", -1.0):
                 state["best_val_accuracy"] = float(logs["val_accuracy"])
                 state["best_epoch"] = epoch + 1
-                atomic_save(self.model, out / "model.keras")
-            atomic_save(self.model, out / "last.keras")
+                info.training["best_epoch"] = epoch + 1
+                atomic_save(self.model, out / "model.keras", info)
+            atomic_save(self.model, out / "last.keras", info)
             atomic_write_text(out / "state.json", json.dumps({"state": state, "history": history}, indent=1))
             log.info("epoch %d: val_accuracy %.4f (best %.4f at epoch %d)", epoch + 1,
                      logs.get("val_accuracy", float("nan")), state["best_val_accuracy"], state["best_epoch"])
@@ -309,7 +312,11 @@ def train(options: TrainOptions) -> dict[str, Any]:
     frozen = options.arch == "mobilenetv2" and options.freeze_epochs > 0
     phases = [(0, options.freeze_epochs, 1.0, False), (options.freeze_epochs, options.epochs, 0.1, True)] \
         if frozen else [(0, options.epochs, 1.0, True)]
-    callbacks_common = [_checkpointer(options.out, history, state),
+    info = ModelInfo(labels=list(FER2013_LABELS), input=spec, variant="keras", architecture=model.name,
+                     training={"data": str(options.data), "arch": options.arch, "epochs": options.epochs,
+                               "validation": f"seeded stratified holdout of Training ({options.val_fraction}, "
+                                             f"seed {options.seed})"})
+    callbacks_common = [_checkpointer(options.out, history, state, info),
                         keras.callbacks.EarlyStopping("val_accuracy", patience=options.patience, mode="max")]
     interrupted = False
     try:

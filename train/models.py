@@ -54,7 +54,7 @@ def build_compact(spec: InputSpec, classes: int, width: int = 32, dropout: float
     x = layers.Dropout(dropout)(x)
     x = layers.Dense(width * 8, activation="relu", kernel_regularizer=keras.regularizers.l2(weight_decay))(x)
     x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(classes, activation="softmax", name="probabilities")(x)
+    outputs = layers.Dense(classes, activation="softmax", name="probabilities", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=f"compact_w{width}")
 
 
@@ -70,7 +70,7 @@ def build_mobilenetv2(spec: InputSpec, classes: int, alpha: float = 0.35,
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dense(128, activation="relu")(x)
     x = layers.Dense(64, activation="relu")(x)
-    outputs = layers.Dense(classes, activation="softmax", name="probabilities")(x)
+    outputs = layers.Dense(classes, activation="softmax", name="probabilities", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=f"mobilenetv2_a{alpha:g}_{spec.height}")
 
 
