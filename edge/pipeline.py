@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -188,7 +189,8 @@ def run(recognizer: Recognizer, source: SourceOptions | FrameSource, run_options
         video.fps = getattr(source, "fps", video.fps)
     timer, fps_monitor, summary = recognizer.timer, FpsMonitor(), Summary()
     annotator = Annotator()
-    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_stop) if in_main_thread else None
     started = last_report = time.perf_counter()
     frames = source.frames()
     try:
@@ -227,7 +229,8 @@ def run(recognizer: Recognizer, source: SourceOptions | FrameSource, run_options
     except _Stop as stop:
         summary.stopped_by = str(stop)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
         summary.seconds = time.perf_counter() - started
         frames.close()
         source.close()

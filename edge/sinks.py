@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import IO, Any
@@ -92,8 +93,16 @@ class WindowSink:
         cv2.destroyAllWindows()
 
 
+def opencv_has_gui() -> bool:
+    """False for the headless OpenCV wheels, which cannot open windows."""
+    match = re.search(r"GUI:\s*(\S+)", cv2.getBuildInformation())
+    return bool(match) and match.group(1).upper() != "NONE"
+
+
 def has_display() -> bool:
-    """Whether a window can be shown (an X11 or Wayland display, or Windows/macOS)."""
+    """Whether a window can be shown: an OpenCV with GUI support and a display (or Windows/macOS)."""
+    if not opencv_has_gui():
+        return False
     if sys.platform in ("win32", "darwin"):
         return True
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))

@@ -10,7 +10,7 @@ import pytest
 
 from edge.cli import main as edge_main
 from edge.pipeline import Recognizer, RecognizerOptions, RunOptions, default_model, first_frame, run
-from edge.sinks import JsonlSink
+from edge.sinks import JsonlSink, opencv_has_gui
 from edge.sources import FrameSource
 from tests.conftest import ROOT, SAMPLES
 
@@ -116,6 +116,12 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
     assert edge_main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(opencv_has_gui(), reason="this OpenCV can open windows")
+def test_display_with_headless_opencv_says_what_to_install(capsys):
+    assert edge_main(["--source", str(SAMPLES / "grace_hopper.jpg"), "--display"]) == 2
+    assert "pip install opencv-python" in capsys.readouterr().err
 
 
 def test_the_edge_runtime_never_imports_tensorflow():
