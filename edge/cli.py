@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge.classify import Classifier
 from edge.detect import DetectorOptions
@@ -21,6 +23,9 @@ from edge.pipeline import RecognizerOptions, RunOptions, default_model
 from edge.sinks import SinkError
 from edge.sources import SourceError, SourceOptions
 from edge.track import TrackerOptions
+
+if TYPE_CHECKING:
+    from edge.serve import LiveServer
 
 log = logging.getLogger("edge")
 
@@ -66,6 +71,11 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=int, default=RUN.max_frames, help="stop after N frames (0 = no limit)")
     p.add_argument("--report-every", type=float, default=RUN.report_every, help="seconds between FPS lines")
     p.add_argument("--quiet", action="store_true", help="no FPS lines or summary on the terminal")
+    p.add_argument("--serve", type=str, default=None, metavar="[HOST:]PORT",
+                   help="live view in a browser: page, MJPEG stream, /api/state, /metrics; HOST is 127.0.0.1 "
+                        "unless given")
+    p.add_argument("--token", type=str, default=None,
+                   help="--serve: require this token on every request (if unset: $FER_EDGE_TOKEN, else no token)")
     return p
 
 
@@ -148,15 +158,26 @@ def cmd_run(argv: list[str]) -> int:
                  info.io_dtype, recognizer.classifier.backend, args.threads)
     source_options = SourceOptions(source=args.source, width=args.width, height=args.height)
     display = has_display() if args.display is None else args.display
+    live = _live_server(args) if args.serve else None
     jsonl = JsonlSink(args.jsonl) if args.jsonl else None
     video = VideoSink(args.save, fps=30.0) if args.save else None
     window = WindowSink() if display else None
     summary = run(recognizer, source_options, RunOptions(max_frames=args.max_frames,
                                                          report_every=0 if args.quiet else args.report_every),
-                  jsonl=jsonl, video=video, window=window)
+                  jsonl=jsonl, video=video, window=window, live=live)
     if not args.quiet:
         print(summary.format(), file=sys.stderr)
     return 0
+
+
+def _live_server(args: argparse.Namespace) -> LiveServer:
+    """The --serve live view, listening; prints its address."""
+    from edge.serve import TOKEN_ENV, LiveServer, ServeOptions, parse_address
+
+    host, port = parse_address(args.serve)
+    live = LiveServer(ServeOptions(host=host, port=port, token=args.token or os.environ.get(TOKEN_ENV) or None))
+    log.info("live view: %s%s", live.url, " (add ?token=...)" if live.options.token else "")
+    return live
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -179,10 +179,11 @@ def _raise_stop(signum: int, _frame: object) -> None:
 
 
 def run(recognizer: Recognizer, source: SourceOptions | FrameSource, run_options: RunOptions = RunOptions(),
-        jsonl=None, video=None, window=None) -> Summary:
+        jsonl=None, video=None, window=None, live=None) -> Summary:
     """Run the pipeline until the source ends, `max_frames`, a closed window, Ctrl-C or SIGTERM.
 
     Sinks are finalized and the source released whatever happens; returns the run's summary.
+    `live` (an `edge.serve.LiveServer`) gets each annotated frame and its JSONL record.
     """
     source = open_source(source) if isinstance(source, SourceOptions) else source
     if video is not None:
@@ -205,15 +206,19 @@ def run(recognizer: Recognizer, source: SourceOptions | FrameSource, run_options
             summary.faces += len(faces)
             summary.frames_with_faces += bool(faces)
             with timer.stage("render"):
-                if run_options.draw and (video is not None or window is not None):
+                if run_options.draw and (video is not None or window is not None or live is not None):
                     annotator.annotate(frame, faces, fps_monitor.fps)
                 if video is not None:
                     video.write(frame)
                 if window is not None:
                     window.write(frame)
+                if jsonl is not None or live is not None:
+                    record = {"frame": summary.frames - 1, "time": round(time.time(), 3),
+                              "faces": [f.to_dict() for f in faces], "fps": round(fps_monitor.fps, 2)}
                 if jsonl is not None:
-                    jsonl.write({"frame": summary.frames - 1, "time": round(time.time(), 3),
-                                 "faces": [f.to_dict() for f in faces], "fps": round(fps_monitor.fps, 2)})
+                    jsonl.write(record)
+                if live is not None:
+                    live.publish(frame, record, timer)
             now = time.perf_counter()
             if run_options.report_every and now - last_report >= run_options.report_every:
                 log.info("%d frames, %.1f FPS, %d faces in this frame", summary.frames, fps_monitor.fps, len(faces))
@@ -234,7 +239,7 @@ def run(recognizer: Recognizer, source: SourceOptions | FrameSource, run_options
         summary.seconds = time.perf_counter() - started
         frames.close()
         source.close()
-        for sink in (jsonl, video, window):
+        for sink in (jsonl, video, window, live):
             if sink is not None:
                 sink.close()
     summary.bad_frames, summary.reconnects = source.stats.bad_frames, source.stats.reconnects
