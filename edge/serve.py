@@ -15,6 +15,7 @@ import ipaddress
 import json
 import logging
 import socket
+import socketserver
 import sys
 import threading
 from dataclasses import dataclass
@@ -100,6 +101,11 @@ class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     live: LiveServer
+
+    def server_bind(self) -> None:
+        """Bind without http.server's reverse-DNS lookup of the host, which can stall where DNS is slow."""
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A viewer that went away is routine; anything else is logged, never printed as a bare traceback."""
@@ -341,11 +347,10 @@ class _Handler(BaseHTTPRequestHandler):
                 seq, jpeg = live.next_jpeg(sent, timeout=1.0)
                 if seq < 0:
                     break
-                if jpeg is None:
-                    continue
-                self.wfile.write(b"--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n"
-                                 % (BOUNDARY.encode(), len(jpeg), jpeg))
-                sent = seq
+                if jpeg is not None:
+                    self.wfile.write(b"--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n"
+                                     % (BOUNDARY.encode(), len(jpeg), jpeg))
+                sent = seq  # also past a frame that failed to encode
         except _GONE as exc:
             log.debug("viewer %s left the stream: %s", self.address_string(), exc)
         finally:

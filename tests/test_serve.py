@@ -302,6 +302,19 @@ def test_viewers_that_vanish_or_stall_do_not_break_the_pipeline(model, clip, cap
     assert not problems, [r.getMessage() for r in problems]
 
 
+def test_viewers_beyond_the_limit_get_503(model, clip):
+    with serving(model, clip, max_viewers=1) as running:
+        first = socket.create_connection(("127.0.0.1", running.live.port), timeout=10)
+        try:
+            first.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+            wait_until(lambda: running.live.viewers == 1, 10, "the first viewer")
+            status, _, body = get(running.url("/stream.mjpg"))
+            assert status == 503 and b"too many viewers" in body
+            assert get(running.url("/api/state"))[0] == 200, "the limit is on streams only"
+        finally:
+            first.close()
+
+
 def test_port_in_use_is_a_clear_error(tmp_path, capsys):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
