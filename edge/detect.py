@@ -36,13 +36,13 @@ class Box:
 class DetectorOptions:
     """Haar detection settings; cost is set mostly by detect_width, min_face and scale_factor."""
 
-    detect_width: int = 320
+    detect_width: int = 240
     """Frames wider than this are downscaled to this width before detection (pixels; 0 = never)."""
-    scale_factor: float = 1.15
+    scale_factor: float = 1.2
     """Image-pyramid step of the cascade (> 1; smaller finds more faces, slower)."""
     min_neighbors: int = 5
     """Overlapping detections needed to keep a face (higher = fewer false faces)."""
-    min_face: int = 48
+    min_face: int = 80
     """Smallest face side to find, in full-frame pixels."""
     cascade: str = "haarcascade_frontalface_default.xml"
     """Cascade file: a name in OpenCV's bundled data folder, or a path."""

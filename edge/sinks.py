@@ -77,15 +77,14 @@ class WindowSink:
     """An OpenCV window; closing it or pressing q or Esc ends the run."""
 
     def __init__(self, title: str = "fer-edge") -> None:
+        if not opencv_has_gui():
+            raise SinkError("this OpenCV build cannot show windows (opencv-python-headless): "
+                            "pip install opencv-python, or run with --headless")
         self.title = title
         self.closed = False
 
     def write(self, frame: np.ndarray) -> None:
-        try:
-            cv2.imshow(self.title, frame)
-        except cv2.error as exc:
-            raise SinkError("this OpenCV build cannot show windows (opencv-python-headless): "
-                            "pip install opencv-python, or run with --headless") from exc
+        cv2.imshow(self.title, frame)
         if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
             self.closed = True
 

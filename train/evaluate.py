@@ -90,3 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fer-eval: error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import keras
+import numpy as np
 from keras import layers
 
 from edge.contract import FER2013_LABELS, InputSpec
@@ -115,3 +116,20 @@ def _info_from_report(report: Path) -> ModelInfo | None:
                                "epochs": config.get("epochs"), "best_epoch": data.get("best_epoch"),
                                "validation": "seeded stratified holdout of Training "
                                              f"({config.get('val_fraction')}, seed {config.get('seed')})"})
+
+
+def flip_averaged(model: keras.Model) -> keras.Model:
+    """The model averaged over the face and its mirror image (test-time flip averaging in the graph).
+
+    The mirror is a fixed permutation matrix applied along the width (a Dense layer), so the result
+    uses builtin ops only, converts to int8 like the model itself, and costs about two invokes.
+    """
+    height, width, channels = model.input_shape[1:]
+    mirror = np.eye(width, dtype="float32")[::-1]
+    inputs = keras.Input(shape=(height, width, channels), name="face")
+    x = layers.Permute((1, 3, 2))(inputs)
+    flip = layers.Dense(width, use_bias=False, trainable=False, name="mirror")
+    flipped = layers.Permute((1, 3, 2))(flip(x))
+    flip.set_weights([mirror])
+    outputs = layers.Average(name="probabilities")([model(inputs), model(flipped)])
+    return keras.Model(inputs, outputs, name=f"{model.name}_flipavg")
