@@ -158,6 +158,8 @@ def cmd_run(argv: list[str]) -> int:
                  info.io_dtype, recognizer.classifier.backend, args.threads)
     source_options = SourceOptions(source=args.source, width=args.width, height=args.height)
     display = has_display() if args.display is None else args.display
+    if args.token and not args.serve:
+        raise ValueError("--token only applies to --serve")
     live = _live_server(args) if args.serve else None
     jsonl = JsonlSink(args.jsonl) if args.jsonl else None
     video = VideoSink(args.save, fps=30.0) if args.save else None

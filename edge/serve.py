@@ -220,7 +220,7 @@ class LiveServer:
         names = [s for s in STAGES if s in samples] + [s for s in samples if s not in STAGES]
         figures = {}
         for name in names:
-            recent = samples[name][-STAGE_WINDOW:]
+            recent = list(samples[name])[-STAGE_WINDOW:]  # one C-level copy: safe beside the pipeline thread
             if recent:
                 p50, p95 = np.percentile(recent, [50, 95])
                 figures[name] = {"p50": round(float(p50), 3), "p95": round(float(p95), 3)}

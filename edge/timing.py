@@ -13,10 +13,14 @@ STAGES = ("capture", "detect", "preprocess", "infer", "render")
 
 
 class StageTimer:
-    """Collects milliseconds per named stage; `summary()` gives p50/p95 per stage."""
+    """Milliseconds per named stage over the last `window` samples; `summary()` gives p50/p95 per stage.
 
-    def __init__(self) -> None:
-        self.samples: dict[str, list[float]] = {}
+    The window keeps memory flat on runs of any length.
+    """
+
+    def __init__(self, window: int = 10_000) -> None:
+        self.window = window
+        self.samples: dict[str, deque[float]] = {}
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -27,7 +31,7 @@ class StageTimer:
             self.add(name, (time.perf_counter() - start) * 1000.0)
 
     def add(self, name: str, milliseconds: float) -> None:
-        self.samples.setdefault(name, []).append(milliseconds)
+        self.samples.setdefault(name, deque(maxlen=self.window)).append(milliseconds)
 
     def summary(self) -> dict[str, dict[str, float]]:
         ordered = [s for s in STAGES if s in self.samples] + [s for s in self.samples if s not in STAGES]

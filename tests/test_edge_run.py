@@ -86,6 +86,15 @@ def test_shutdown_finalizes_outputs(tmp_path, how, stopped_by, tiny_tflite):
     assert not list(tmp_path.glob(".*tmp*"))
 
 
+def test_stage_timer_memory_is_bounded():
+    from edge.timing import StageTimer
+
+    timer = StageTimer(window=100)
+    for i in range(1000):
+        timer.add("detect", float(i))
+    assert len(timer.samples["detect"]) == 100 and timer.summary()["detect"]["p50"] == pytest.approx(949.5)
+
+
 def test_info_prints_the_metadata(capsys):
     assert edge_main(["info", str(default_model())]) == 0
     info = json.loads(capsys.readouterr().out)
@@ -111,6 +120,7 @@ def test_bench_prints_a_table_and_json(tmp_path, tiny_tflite, capsys):
     (["--source", str(DEMO), "--headless", "--save", "/no/such/dir/x.mp4"], "cannot write"),
     (["--source", str(DEMO), "--threads", "0"], "threads"),
     (["info", "/no/such.tflite"], "no such model file"),
+    (["--source", str(DEMO), "--headless", "--token", "x"], "--token only applies to --serve"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
     assert edge_main(argv) == 2
