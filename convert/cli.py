@@ -53,9 +53,10 @@ class ConvertOptions:
 def run(options: ConvertOptions) -> list[Path]:
     """Convert, verify and write each variant; returns the written paths."""
     from convert.quantize import ConversionError, calibration_faces, convert
-    from convert.verify import keras_probabilities, verify
+    from convert.verify import verify
     from edge.model_file import with_info, write_bytes_atomic
     from train.data import load_fer2013
+    from train.evaluate import predict_keras
     from train.models import flip_averaged, load_keras
 
     model, info = load_keras(options.model)
@@ -68,7 +69,7 @@ def run(options: ConvertOptions) -> list[Path]:
     report = faces.split(options.split)
     if len(report) == 0:
         raise ConversionError(f"{options.data}: no {options.split} images to verify against")
-    keras_probs = keras_probabilities(model, report, info.input)
+    keras_probs = predict_keras(model, report, info.input)
     written = []
     for variant in options.variants:
         calibration = calibration_faces(faces.split("Training"), options.calib_size, options.seed) \

@@ -7,10 +7,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from edge.classify import Classifier
-from edge.contract import InputSpec
 from edge.model_file import ModelInfo
 from train.data import FaceSet
-from train.evaluate import predict_keras
 
 
 @dataclass(frozen=True)
@@ -37,10 +35,6 @@ class Verification:
         return (f"{variant}: {self.split} n={self.n}  keras {self.keras_accuracy:.2%}  "
                 f"tflite {self.tflite_accuracy:.2%}  drop {self.drop_points:+.2f} pt  "
                 f"agreement {self.agreement:.2%}  mean |dp| {self.mean_abs_diff:.4f}")
-
-
-def keras_probabilities(model, faces: FaceSet, spec: InputSpec) -> np.ndarray:
-    return predict_keras(model, faces, spec)
 
 
 def verify(keras_probs: np.ndarray, model_content: bytes, info: ModelInfo, faces: FaceSet, split: str,

@@ -18,17 +18,6 @@ def predict_keras(model, faces: FaceSet, spec: InputSpec, batch_size: int = 256)
     return np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0), dtype=np.float32)
 
 
-def predict_tflite(path: Path, faces: FaceSet, threads: int = 2) -> np.ndarray:
-    """Class probabilities of a .tflite model, through edge's classifier (what the device computes)."""
-    from edge.classify import Classifier
-
-    classifier = Classifier.from_file(path, threads=threads)
-    pixels = faces.images
-    if pixels.shape[1:] != classifier.info.input.shape:
-        raise ValueError(f"{path}: model input {classifier.info.input.shape} differs from data {pixels.shape[1:]}")
-    return classifier.probabilities_of_pixels(pixels)
-
-
 def evaluate_splits(probabilities_of, parts: dict[str, FaceSet], labels: tuple[str, ...]) -> list[dict[str, Any]]:
     """Metrics for each named split, given a function from a FaceSet to probabilities."""
     return [summarize(faces.labels, probabilities_of(faces), labels, name) for name, faces in parts.items()
