@@ -28,7 +28,7 @@ import numpy as np
 
 from edge.render import COLOURS
 from edge.sinks import SinkError
-from edge.timing import STAGES, StageTimer
+from edge.timing import StageTimer
 
 log = logging.getLogger(__name__)
 
@@ -216,15 +216,8 @@ class LiveServer:
         timer = self._timer
         if timer is None:
             return {}
-        samples = dict(timer.samples)
-        names = [s for s in STAGES if s in samples] + [s for s in samples if s not in STAGES]
-        figures = {}
-        for name in names:
-            recent = list(samples[name])[-STAGE_WINDOW:]  # one C-level copy: safe beside the pipeline thread
-            if recent:
-                p50, p95 = np.percentile(recent, [50, 95])
-                figures[name] = {"p50": round(float(p50), 3), "p95": round(float(p95), 3)}
-        return figures
+        return {name: {"p50": round(s["p50"], 3), "p95": round(s["p95"], 3)}
+                for name, s in timer.summary(last=STAGE_WINDOW).items()}
 
     def state(self) -> dict[str, Any]:
         """The latest record plus "stages_ms" (per-stage p50s)."""

@@ -33,12 +33,21 @@ class StageTimer:
     def add(self, name: str, milliseconds: float) -> None:
         self.samples.setdefault(name, deque(maxlen=self.window)).append(milliseconds)
 
-    def summary(self) -> dict[str, dict[str, float]]:
-        ordered = [s for s in STAGES if s in self.samples] + [s for s in self.samples if s not in STAGES]
-        return {name: {"p50": float(np.percentile(self.samples[name], 50)),
-                       "p95": float(np.percentile(self.samples[name], 95)),
-                       "mean": float(np.mean(self.samples[name])), "n": len(self.samples[name])}
-                for name in ordered if self.samples[name]}
+    def summary(self, last: int | None = None) -> dict[str, dict[str, float]]:
+        """p50, p95 and mean milliseconds per stage, over the last `last` samples (default: the window).
+
+        Safe to call from another thread while the pipeline adds samples (each stage is copied once).
+        """
+        names = list(self.samples)
+        ordered = [s for s in STAGES if s in names] + [s for s in names if s not in STAGES]
+        figures = {}
+        for name in ordered:
+            recent = list(self.samples[name])[-last:] if last else list(self.samples[name])
+            if recent:
+                p50, p95 = np.percentile(recent, [50, 95])
+                figures[name] = {"p50": float(p50), "p95": float(p95), "mean": float(np.mean(recent)),
+                                 "n": len(recent)}
+        return figures
 
 
 class FpsMonitor:
