@@ -16,12 +16,12 @@ def test_smoke_training_writes_model_and_report(tiny_run):
     splits = [r["split"] for r in report["results"]]
     assert splits == ["validation", "PrivateTest", "PublicTest"]  # epochs picked on validation, not test
     assert report["data"]["validation"]["happy"] == 5  # 20% of 24, stratified
-    assert len(report["history"]["val_accuracy"]) == report["epochs_run"] == 4
+    assert len(report["history"]["val_accuracy"]) == report["epochs_run"] == 8
     assert report["results"][-1]["n"] == 28
 
 
 def test_the_pattern_data_is_learnt(tiny_run):
-    """The tiny data is separable: four epochs must beat chance (1/7) on both test splits."""
+    """The tiny data is separable: eight epochs must beat chance (1/7) well on every split."""
     report = json.loads((tiny_run / "report.json").read_text())
     assert all(r["accuracy"] > 0.3 for r in report["results"])
 
