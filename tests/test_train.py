@@ -86,3 +86,22 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, tiny_kaggle, tmp_path, 
     assert train_main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_compact_is_the_cheap_edge_layout_and_vgg_the_heavy_one():
+    from train.models import build, count_macs, input_spec_for
+
+    compact = build("compact", input_spec_for("compact"), 7)
+    vgg = build("vgg", input_spec_for("vgg"), 7)
+    assert compact.name == "compact_w16" and vgg.name == "vgg_w24"
+    assert compact.output_shape == vgg.output_shape == (None, 7)
+    # Multiply-accumulates set the int8 invoke time (about 40 per ns on one core here): see edge bench.
+    assert 25e6 < count_macs(compact) < 35e6 < 70e6 < count_macs(vgg) < 75e6
+
+
+def test_weight_decay_reaches_every_kernel():
+    from train.models import build, input_spec_for
+
+    model = build("compact", input_spec_for("compact"), 7, width=4, weight_decay=1e-3)
+    regularized = [layer.kernel_regularizer.l2 for layer in model.layers if getattr(layer, "kernel_regularizer", None)]
+    assert len(regularized) == 7 and all(value == pytest.approx(1e-3) for value in regularized)

@@ -25,17 +25,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per step")
     p.add_argument("--lr", type=float, default=d.learning_rate, help="peak learning rate (SGD, Nesterov)")
     p.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs, help="linear warm-up epochs")
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="L2 on kernels (compact)")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="L2 on kernels (compact, vgg)")
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help="label smoothing")
     p.add_argument("--class-weighting", type=str, choices=CLASS_WEIGHTING, default=d.class_weighting,
                    help="loss weight per class against imbalance")
+    p.add_argument("--ferplus", type=Path, default=None,
+                   help="FER+ folder (fer2013new.csv, kaggle_to_fer2013_row.csv): mix its crowd votes into "
+                        "the training targets; validation and reports stay on FER2013 labels")
+    p.add_argument("--ferplus-weight", type=float, default=d.ferplus_weight,
+                   help="with --ferplus: share of the FER+ vote distribution in each training target")
     p.add_argument("--val-fraction", type=float, default=d.val_fraction,
                    help="stratified share of train held out to pick the best epoch")
     p.add_argument("--patience", type=int, default=d.patience, help="early-stopping patience in epochs")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed")
-    p.add_argument("--width", type=int, default=d.width, help="compact: first-stage filters")
+    p.add_argument("--width", type=int, default=None, help="compact, vgg: first-stage filters (compact 16, vgg 24)")
     p.add_argument("--alpha", type=float, default=d.alpha, help="mobilenetv2: width multiplier")
-    p.add_argument("--size", type=int, default=None, help="input side in pixels (compact 48, mobilenetv2 96)")
+    p.add_argument("--size", type=int, default=None, help="input side in pixels (compact and vgg 48, mobilenetv2 96)")
     p.add_argument("--weights", type=str, default=d.weights,
                    help="mobilenetv2: imagenet (download), a weights file, or none")
     p.add_argument("--freeze-epochs", type=int, default=d.freeze_epochs,
@@ -52,6 +57,7 @@ def options_from(args: argparse.Namespace) -> TrainOptions:
         data=args.data, out=args.out, arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.lr, warmup_epochs=args.warmup_epochs, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, class_weighting=args.class_weighting,
+        ferplus=args.ferplus, ferplus_weight=args.ferplus_weight,
         val_fraction=args.val_fraction, patience=args.patience, seed=args.seed, width=args.width,
         alpha=args.alpha, size=args.size, weights=None if args.weights == "none" else args.weights,
         freeze_epochs=args.freeze_epochs, strategy=args.strategy, mixed_precision=args.mixed_precision,

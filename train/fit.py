@@ -17,6 +17,7 @@ import numpy as np
 from edge.contract import FER2013_LABELS, InputSpec, normalize
 from edge.model_file import ModelInfo, embed_in_keras
 from train.data import FaceSet, load_fer2013, stratified_holdout
+from train.ferplus import soft_targets, vote_distributions
 from train.models import ARCHITECTURES, input_spec_for
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class TrainOptions:
     out: Path = Path("runs/fer")
     """Output folder: model.keras, report.json, curves.png, confusion.png."""
     arch: str = "compact"
-    """compact (48x48 gray CNN) or mobilenetv2 (ImageNet transfer learning)."""
+    """compact (48x48 gray edge CNN), vgg (the heavier 48x48 VGG-style CNN) or mobilenetv2 (ImageNet transfer)."""
     epochs: int = 34
     """Training epochs in all (for mobilenetv2 including the frozen-base epochs)."""
     batch_size: int = 128
@@ -44,19 +45,23 @@ class TrainOptions:
     warmup_epochs: int = 2
     """Epochs of linear learning-rate warm-up."""
     weight_decay: float = 1e-4
-    """L2 penalty on conv and dense kernels (compact)."""
+    """L2 penalty on conv and dense kernels (compact, vgg)."""
     label_smoothing: float = 0.1
     """Label smoothing of the cross-entropy."""
     class_weighting: str = "sqrt"
     """none, sqrt (inverse square-root frequency) or balanced (inverse frequency)."""
+    ferplus: Path | None = None
+    """A FER+ folder (fer2013new.csv, kaggle_to_fer2013_row.csv): train on FER2013 labels mixed with FER+ votes."""
+    ferplus_weight: float = 0.5
+    """With `ferplus`: the share of the FER+ vote distribution in each training target (0..1)."""
     val_fraction: float = 0.1
     """Seeded, stratified share of the training split held out to pick the best epoch."""
     patience: int = 12
     """Stop after this many epochs without a better validation accuracy; the best epoch is kept."""
     seed: int = 1
     """Seeds the split, the shuffling, the augmentation and the weights."""
-    width: int = 24
-    """compact: filters of the first stage (doubling per stage)."""
+    width: int | None = None
+    """compact, vgg: filters of the first stage (default 16 for compact, 24 for vgg)."""
     alpha: float = 0.35
     """mobilenetv2: width multiplier."""
     size: int | None = None
@@ -82,10 +87,12 @@ class TrainOptions:
         if self.class_weighting not in CLASS_WEIGHTING:
             raise ValueError(f"unknown class weighting {self.class_weighting!r}")
         for name in ("epochs", "batch_size", "width"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be between 0 and 1, got {self.val_fraction}")
+        if not 0.0 <= self.ferplus_weight <= 1.0:
+            raise ValueError(f"ferplus_weight must be between 0 and 1, got {self.ferplus_weight}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
 
@@ -171,13 +178,17 @@ def augment_batch(pixels, augmentation: Augmentation):
 
 
 def make_dataset(faces: FaceSet, spec: InputSpec, batch_size: int, *, training: bool, seed: int,
-                 weights: np.ndarray | None = None, augmentation: Augmentation = Augmentation()):
-    """A tf.data pipeline: uint8 pixels -> (augment) -> the contract's normalize -> batches."""
+                 weights: np.ndarray | None = None, targets: np.ndarray | None = None,
+                 augmentation: Augmentation = Augmentation()):
+    """A tf.data pipeline: uint8 pixels -> (augment) -> the contract's normalize -> batches.
+
+    `targets` are per-face class distributions (soft labels); by default the one-hot labels.
+    """
     import tensorflow as tf
 
-    classes = len(FER2013_LABELS)
-    onehot = np.eye(classes, dtype=np.float32)[faces.labels]
-    parts: tuple = (faces.images, onehot)
+    if targets is None:
+        targets = np.eye(len(FER2013_LABELS), dtype=np.float32)[faces.labels]
+    parts: tuple = (faces.images, targets)
     if weights is not None:
         parts += (weights[faces.labels].astype(np.float32),)
     data = tf.data.Dataset.from_tensor_slices(parts)
@@ -287,8 +298,14 @@ def train(options: TrainOptions) -> dict[str, Any]:
     log.info("data: %d train, %d validation, tests %s; %d skipped", len(splits.train), len(splits.val),
              {k: len(v) for k, v in splits.tests.items()}, len(faces.skipped))
     weights = class_weights(splits.train.labels, options.class_weighting, len(FER2013_LABELS))
+    targets = None
+    if options.ferplus is not None:
+        shares = vote_distributions(options.ferplus, splits.train.names)
+        log.info("FER+ votes for %d of %d training faces, weight %.2f", int((shares.sum(1) > 0).sum()),
+                 len(shares), options.ferplus_weight)
+        targets = soft_targets(splits.train.labels, shares, options.ferplus_weight)
     train_data = make_dataset(splits.train, spec, options.batch_size, training=True, seed=options.seed,
-                              weights=weights)
+                              weights=weights, targets=targets)
     val_data = make_dataset(splits.val, spec, 256, training=False, seed=options.seed)
 
     history: dict[str, list[float]] = {}
@@ -308,7 +325,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
             log.info("resuming after epoch %d", state["epoch"])
         else:
             model = models.build(options.arch, spec, len(FER2013_LABELS), width=options.width,
-                                 alpha=options.alpha, weights=options.weights)
+                                 alpha=options.alpha, weights=options.weights, weight_decay=options.weight_decay)
     frozen = options.arch == "mobilenetv2" and options.freeze_epochs > 0
     phases = [(0, options.freeze_epochs, 1.0, False), (options.freeze_epochs, options.epochs, 0.1, True)] \
         if frozen else [(0, options.epochs, 1.0, True)]
