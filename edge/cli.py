@@ -21,7 +21,7 @@ from edge.interpreter import BACKENDS, NoInterpreterError
 from edge.model_file import ModelFileError
 from edge.pipeline import RecognizerOptions, RunOptions, default_model
 from edge.sinks import SinkError
-from edge.sources import SourceError, SourceOptions
+from edge.sources import SourceError, SourceOptions, open_source
 from edge.track import TrackerOptions
 
 if TYPE_CHECKING:
@@ -156,20 +156,31 @@ def cmd_run(argv: list[str]) -> int:
     if not args.quiet:
         log.info("model %s (%s, %s I/O), interpreter %s, %d thread(s)", recognizer.model_path.name, info.variant,
                  info.io_dtype, recognizer.classifier.backend, args.threads)
-    source_options = SourceOptions(source=args.source, width=args.width, height=args.height)
     display = has_display() if args.display is None else args.display
     if args.token and not args.serve:
         raise ValueError("--token only applies to --serve")
-    live = _live_server(args) if args.serve else None
-    jsonl = JsonlSink(args.jsonl) if args.jsonl else None
-    video = VideoSink(args.save, fps=30.0) if args.save else None
-    window = WindowSink() if display else None
-    summary = run(recognizer, source_options, RunOptions(max_frames=args.max_frames,
-                                                         report_every=0 if args.quiet else args.report_every),
+    source = open_source(SourceOptions(source=args.source, width=args.width, height=args.height))
+    opened: list = [source]
+    try:  # If one output cannot be opened, release what was: no stray temp file, no listening server.
+        jsonl = _keep(opened, JsonlSink(args.jsonl)) if args.jsonl else None
+        video = _keep(opened, VideoSink(args.save, fps=30.0)) if args.save else None
+        window = _keep(opened, WindowSink()) if display else None
+        live = _keep(opened, _live_server(args)) if args.serve else None
+    except BaseException:
+        for thing in reversed(opened):
+            getattr(thing, "discard", thing.close)()
+        raise
+    summary = run(recognizer, source, RunOptions(max_frames=args.max_frames,
+                                                 report_every=0 if args.quiet else args.report_every),
                   jsonl=jsonl, video=video, window=window, live=live)
     if not args.quiet:
         print(summary.format(), file=sys.stderr)
     return 0
+
+
+def _keep(opened: list, thing):
+    opened.append(thing)
+    return thing
 
 
 def _live_server(args: argparse.Namespace) -> LiveServer:

@@ -47,6 +47,13 @@ class JsonlSink:
         os.replace(self._tmp, self.path)
         self._tmp = None
 
+    def discard(self) -> None:
+        """Close without writing the target (the run never started)."""
+        if self._tmp is not None:
+            self._handle.close()
+            self._tmp.unlink(missing_ok=True)
+            self._tmp = None
+
 
 class VideoSink:
     """An annotated video file, opened on the first frame (its size), renamed into place on close."""

@@ -141,3 +141,12 @@ def test_the_edge_runtime_never_imports_tensorflow():
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_output_that_cannot_open_leaves_nothing_behind(tmp_path, capsys):
+    out = tmp_path / "faces.jsonl"
+    argv = ["--source", str(SAMPLES / "grace_hopper.jpg"), "--headless", "--jsonl", str(out),
+            "--save", str(tmp_path / "no" / "such" / "out.mp4")]
+    assert edge_main(argv) == 2
+    assert "cannot write" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir()), "the JSONL temp file is removed when a later output fails"
