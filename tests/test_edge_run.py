@@ -25,6 +25,23 @@ def test_shipped_model_is_self_describing():
     assert info.accuracy.get("PublicTest", 0) > 0.5
 
 
+@pytest.mark.parametrize("variant", ["int8", "float32"])
+def test_shipped_models_measure_what_their_metadata_and_card_claim(variant, tmp_path):
+    """fer-eval on the real PublicTest reproduces the accuracy stored in each shipped model."""
+    from edge.model_file import read_info
+    from tests.conftest import need_shared_data
+    from train.evaluate import main as eval_main
+
+    model = default_model().with_name(default_model().name.replace("int8", variant))
+    out = tmp_path / "eval.json"
+    assert eval_main([str(model), str(need_shared_data()), "--json", str(out)]) == 0
+    result = {r["split"]: r for r in json.loads(out.read_text())["results"]}["PublicTest"]
+    assert result["n"] == 3589
+    assert result["accuracy"] == pytest.approx(read_info(model).accuracy["PublicTest"], abs=5e-4)
+    card = (ROOT / "models" / "README.md").read_text()
+    assert f"{100 * result['accuracy']:.2f}%" in card
+
+
 def test_headless_run_on_the_demo_clip(tmp_path, capsys):
     out, video = tmp_path / "faces.jsonl", tmp_path / "annotated.mp4"
     assert edge_main(["--source", str(DEMO), "--headless", "--jsonl", str(out), "--save", str(video)]) == 0
