@@ -7,8 +7,8 @@ usage() {
   cat <<'EOF'
 usage: scripts/pi-check.sh [options]          (as root, on an x86_64 Debian/Ubuntu host)
 
-Builds (once, then cached) an aarch64 Debian bookworm root file system with debootstrap, runs it under
-qemu user emulation, installs fer-edge there as a Raspberry Pi user would (apt packages, a venv with
+Builds (once, then cached) an aarch64 Debian bookworm root file system with debootstrap, runs it with
+qemu-aarch64-static through binfmt_misc + chroot, installs fer-edge there as a Pi user would (apt, a venv with
 --system-site-packages, `pip install .`), runs `fer-edge` headless on the sample images, on the first
 frames of samples/demo.mp4 (as lossless PNG frames, and as the video itself) and compares every frame
 with the same runs on this x86_64 machine (scripts/pi_compare.py). Then does the same with
@@ -25,8 +25,6 @@ options (each also settable by the environment variable in brackets):
                      (Pi 4), cortex-a76 (Pi 5) [FER_PI_CPUS, default "cortex-a72 cortex-a76"]
   --frames N         frames of samples/demo.mp4 to use [FER_PI_FRAMES, default 60]
   --tolerance P      largest absolute probability difference accepted [FER_PI_TOLERANCE, default 0.02]
-  --runner R         auto, chroot (binfmt_misc + chroot, faster) or proot (ptrace, touches no kernel
-                     setting) [FER_PI_RUNNER, default auto: chroot when binfmt_misc can be used]
   --worktree         test the working tree's tracked files (uncommitted changes included), not HEAD
   --no-tflite-runtime  skip the tflite-runtime venv
   --rebuild          delete the cached root file system (and its venvs) first
@@ -49,7 +47,6 @@ py="${FER_PYTHON:-python3}"
 cpus="${FER_PI_CPUS:-cortex-a72 cortex-a76}"
 frames="${FER_PI_FRAMES:-60}"
 tolerance="${FER_PI_TOLERANCE:-0.02}"
-runner="${FER_PI_RUNNER:-auto}"
 mirror="${FER_PI_MIRROR:-http://deb.debian.org/debian}"
 worktree=0 tflite=1 rebuild=0
 
@@ -62,7 +59,6 @@ while [ $# -gt 0 ]; do
     --cpus) cpus="${2:?--cpus needs a list}"; shift ;;
     --frames) frames="${2:?--frames needs a number}"; shift ;;
     --tolerance) tolerance="${2:?--tolerance needs a number}"; shift ;;
-    --runner) runner="${2:?--runner needs auto, chroot or proot}"; shift ;;
     --worktree) worktree=1 ;;
     --no-tflite-runtime) tflite=0 ;;
     --rebuild) rebuild=1 ;;
@@ -73,7 +69,6 @@ done
 
 [[ "$frames" =~ ^[1-9][0-9]*$ ]] || die "--frames must be a positive whole number, got '$frames'"
 [[ "$tolerance" =~ ^[0-9]*\.?[0-9]+$ ]] || die "--tolerance must be a number, got '$tolerance'"
-case "$runner" in auto|chroot|proot) ;; *) die "--runner must be auto, chroot or proot, got '$runner'" ;; esac
 for cpu in $cpus; do
   case "$cpu" in cortex-a53|cortex-a72|cortex-a76) ;;
     *) die "unknown CPU model '$cpu': use cortex-a53, cortex-a72 or cortex-a76 (qemu's 'max' is left out: \
@@ -194,22 +189,17 @@ inroot() {
     env+=(PIP_CERT=/usr/local/share/fer-pi-check/host-ca.crt)
   local cmd=("$@")
   [ "$user" = root ] || cmd=(setpriv --reuid="$user" --regid="$user" --init-groups "${cmd[@]}")
-  case "$runner" in
-    chroot)
-      # shellcheck disable=SC2016  # expanded by the inner shell
-      nice -n 10 env -i "${env[@]}" QEMU_CPU="$cpu" unshare --mount --propagation private -- /bin/sh -c '
-        r="$1" c="$2"; shift 2
-        mount -t proc proc "$r/proc" && mount --bind "$c" "$r/proc/cpuinfo" &&
-          mount --rbind /dev "$r/dev" && mount --rbind /sys "$r/sys" && cd "$r" && exec chroot "$r" "$@"' \
-        sh "$root" "$cpuinfo" "${cmd[@]}" ;;
-    proot)
-      nice -n 10 env -i "${env[@]}" proot -q "qemu-aarch64-static -cpu $cpu" -r "$root" -b /dev -b /proc -b /sys \
-        -b "$cpuinfo:/proc/cpuinfo" -w / "${cmd[@]}" ;;
-  esac
+  # A private mount namespace: proc, cpuinfo, dev and sys mounts vanish with the command.
+  # shellcheck disable=SC2016  # expanded by the inner shell
+  nice -n 10 env -i "${env[@]}" QEMU_CPU="$cpu" unshare --mount --propagation private -- /bin/sh -c '
+    r="$1" c="$2"; shift 2
+    mount -t proc proc "$r/proc" && mount --bind "$c" "$r/proc/cpuinfo" &&
+      mount --rbind /dev "$r/dev" && mount --rbind /sys "$r/sys" && cd "$r" && exec chroot "$r" "$@"' \
+    sh "$root" "$cpuinfo" "${cmd[@]}"
 }
 
 # ======================================================================================== 1. host tools
-step "host tools (debootstrap, qemu-user-static, proot)"
+step "host tools (debootstrap, qemu-user-static)"
 apt_install() {
   say "installing on the host: $*"
   logged host-apt nice -n 10 apt-get update -q
@@ -220,21 +210,11 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)
 [ -r /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
 [ ${#need[@]} = 0 ] || apt_install "${need[@]}"
-if [ "$runner" != proot ]; then
-  if binfmt_setup; then
-    runner=chroot
-    say "runner: chroot, aarch64 binaries through binfmt_misc + qemu-aarch64-static$(
-      [ "$registered_binfmt" = 0 ] || printf ' (registered for this run, removed at exit)')"
-  elif [ "$runner" = chroot ]; then
-    die "binfmt_misc cannot be used here (mount or register failed): use --runner proot"
-  else
-    runner=proot
-  fi
-fi
-if [ "$runner" = proot ]; then
-  command -v proot >/dev/null || apt_install proot
-  say "runner: proot -q qemu-aarch64-static"
-fi
+binfmt_setup || die "binfmt_misc cannot run aarch64 binaries here (mounting it or registering \
+qemu-aarch64 with the F flag failed). proot is no substitute: under proot -q a venv's python does not know it \
+is in a venv, and processes that drop root cannot exec (see docs/raspberry-pi.md)"
+say "aarch64 binaries run through binfmt_misc + qemu-aarch64-static$(
+  [ "$registered_binfmt" = 0 ] || printf ' (registered for this run, removed at exit)')"
 # shellcheck disable=SC1091
 say "host: $(. /etc/os-release && echo "$PRETTY_NAME"), $(qemu-aarch64-static --version | head -1)"
 
@@ -256,11 +236,12 @@ deb $mirror bookworm-updates main
 deb http://deb.debian.org/debian-security bookworm-security main
 EOF
   cp /etc/resolv.conf "$root/etc/resolv.conf"
-  logged root-apt inroot root "$first_cpu" apt-get update -q
+  apt=(apt-get -q)
+  logged root-apt inroot root "$first_cpu" "${apt[@]}" update
   # python3-numpy: on Raspberry Pi OS it comes with python3-picamera2, and a --system-site-packages venv sees it.
   # shellcheck disable=SC2086
-  logged root-apt inroot root "$first_cpu" apt-get install -y -q --no-install-recommends $packages
-  logged root-apt inroot root "$first_cpu" apt-get clean
+  logged root-apt inroot root "$first_cpu" "${apt[@]}" install -y --no-install-recommends $packages
+  logged root-apt inroot root "$first_cpu" "${apt[@]}" clean
   logged root-apt inroot root "$first_cpu" useradd --create-home --shell /bin/bash --groups video pi
   printf '%s' "$base_key" >"$root/.fer-pi-check"
   mv "$root" "$cache/rootfs"
@@ -445,7 +426,7 @@ step_done
 {
   echo "pi-check report: fer-edge $commit, $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "host: $(uname -m), $("$py" -V 2>&1), interpreter ${x86_backend:-?} (reference)"
-  echo "aarch64: Debian bookworm arm64 under qemu-user ($runner), CPU models: $cpus"
+  echo "aarch64: Debian bookworm arm64 under qemu-user (binfmt_misc + chroot), CPU models: $cpus"
   echo "venv (ai-edge-litert): $litert_versions; Debian python3-numpy $system_numpy in the system site-packages"
   echo "tflite-runtime: $tflite_result"
   echo "picam: $picam_result"
