@@ -307,18 +307,13 @@ def _accuracy_ours(model: Path, data: Path) -> dict[str, Any]:
     """PublicTest accuracy through train/evaluate.py (what `fer-eval` prints), else the model's metadata."""
     from edge.model_file import read_info
 
-    test = data / "test" if (data / "test").is_dir() and (data / "train").is_dir() else data
     if data.is_dir():
         try:
-            from train.data import load_fer2013
-            from train.evaluate import evaluate_splits, load_for_eval, report_splits
+            from train.evaluate import evaluate_model
         except ImportError as exc:
             note = f"train/ not importable ({exc})"
         else:
-            info, probabilities_of = load_for_eval(model)
-            faces = load_fer2013(test, info.input)
-            results = {r["split"]: r for r in evaluate_splits(probabilities_of, report_splits(faces),
-                                                              tuple(info.labels))}
+            results = {r["split"]: r for r in evaluate_model(model, data)[0]}
             result = results.get("PublicTest") or next(iter(results.values()))
             return {"accuracy": result["accuracy"], "n": result["n"], "split": result["split"],
                     "source": f"fer-eval {model.name} {data}"}

@@ -47,6 +47,16 @@ def load_for_eval(model_path: Path):
     raise ModelFileError(f"{model_path}: expected a .keras or .tflite model")
 
 
+def evaluate_model(model_path: Path, data: Path) -> tuple[list[dict[str, Any]], FaceSet]:
+    """`fer-eval`'s metrics per report split, and the faces read; a Kaggle root is evaluated on test/."""
+    from train.data import load_fer2013
+
+    info, probabilities_of = load_for_eval(model_path)
+    data = data / "test" if (data / "test").is_dir() and (data / "train").is_dir() else data
+    faces = load_fer2013(data, info.input)
+    return evaluate_splits(probabilities_of, report_splits(faces), tuple(info.labels)), faces
+
+
 def main(argv: list[str] | None = None) -> int:
     """`fer-eval MODEL DATA [--json OUT]`: accuracy, macro-F1, per-class metrics, confusion matrix."""
     import argparse
@@ -54,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     from edge.model_file import ModelFileError, write_bytes_atomic
-    from train.data import DataError, load_fer2013
+    from train.data import DataError
     from train.metrics import format_summary
 
     p = argparse.ArgumentParser(prog="fer-eval", description=main.__doc__)
@@ -64,10 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, default=None, help="write the metrics here as JSON")
     args = p.parse_args(argv)
     try:
-        info, probabilities_of = load_for_eval(args.model)
-        data = args.data / "test" if (args.data / "test").is_dir() and (args.data / "train").is_dir() else args.data
-        faces = load_fer2013(data, info.input)
-        results = evaluate_splits(probabilities_of, report_splits(faces), tuple(info.labels))
+        results, faces = evaluate_model(args.model, args.data)
         for result in results:
             print(format_summary(result))
         if faces.skipped:
