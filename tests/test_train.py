@@ -35,6 +35,27 @@ def test_resume_continues_from_the_last_checkpoint(tiny_kaggle, tmp_path):
     assert report["epochs_run"] == 2 and len(report["history"]["loss"]) == 2
 
 
+def test_init_restarts_from_a_trained_model(tiny_run, tiny_kaggle, tmp_path):
+    """A warm restart starts from the given weights (a near-zero learning rate keeps them), not new ones."""
+    import keras
+
+    from train.fit import train
+
+    train(TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=1, width=4, batch_size=16, warmup_epochs=0,
+                       learning_rate=1e-9, val_fraction=0.2, init=tiny_run / "model.keras"))
+    before = keras.models.load_model(tiny_run / "model.keras").get_weights()
+    after = keras.models.load_model(tmp_path / "model.keras").get_weights()
+    kernels = [(b, a) for b, a in zip(before, after) if b.ndim == 4]
+    assert kernels and all(np.allclose(b, a, atol=1e-6) for b, a in kernels)
+    assert json.loads((tmp_path / "report.json").read_text())["config"]["init"] == str(tiny_run / "model.keras")
+
+
+def test_init_with_another_input_contract_is_refused(tiny_run, tiny_kaggle, tmp_path, capsys):
+    argv = [str(tiny_kaggle), "--out", str(tmp_path), "--size", "40", "--init", str(tiny_run / "model.keras")]
+    assert train_main(argv) == 2
+    assert "differs from this run's" in capsys.readouterr().err
+
+
 def test_class_weights_favour_rare_classes():
     labels = np.repeat(np.arange(3), [100, 10, 100])
     weights = class_weights(labels, "sqrt", 3)

@@ -48,6 +48,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", type=str, choices=STRATEGIES, default=d.strategy, help="tf.distribute strategy")
     p.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPU)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from this trained .keras model (same input) with a fresh schedule (default: new weights)")
     p.add_argument("--limit", type=int, default=None, help="use at most this many training images")
     return p
 
@@ -61,7 +63,7 @@ def options_from(args: argparse.Namespace) -> TrainOptions:
         val_fraction=args.val_fraction, patience=args.patience, seed=args.seed, width=args.width,
         alpha=args.alpha, size=args.size, weights=None if args.weights == "none" else args.weights,
         freeze_epochs=args.freeze_epochs, strategy=args.strategy, mixed_precision=args.mixed_precision,
-        resume=args.resume, limit=args.limit)
+        resume=args.resume, init=args.init, limit=args.limit)
 
 
 def main(argv: list[str] | None = None) -> int:

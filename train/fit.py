@@ -76,6 +76,8 @@ class TrainOptions:
     """Compute in float16 (GPU only); the output layer stays float32."""
     resume: bool = False
     """Continue from the last checkpoint in `out`."""
+    init: Path | None = None
+    """Start from this trained `.keras` model's weights (same input) with a fresh schedule: a warm restart."""
     limit: int | None = None
     """Use at most this many training images (smoke tests)."""
 
@@ -272,6 +274,16 @@ def _checkpointer(out: Path, history: dict[str, list[float]], state: dict[str, A
     return Checkpointer()
 
 
+def _initial_model(path: Path, spec: InputSpec):
+    """The trained model to restart from; its input must match the run's input contract."""
+    from train.models import load_keras
+
+    model, info = load_keras(path)
+    if info.input != spec:
+        raise ValueError(f"{path}: its input contract {info.input} differs from this run's {spec}")
+    return model
+
+
 def _compile(model, learning_rate: float, options: TrainOptions) -> None:
     import keras
 
@@ -323,6 +335,9 @@ def train(options: TrainOptions) -> dict[str, Any]:
             state, history = saved["state"], saved["history"]
             model = keras.models.load_model(options.out / "last.keras")
             log.info("resuming after epoch %d", state["epoch"])
+        elif options.init is not None:
+            model = _initial_model(options.init, spec)
+            log.info("starting from the weights of %s", options.init)
         else:
             model = models.build(options.arch, spec, len(FER2013_LABELS), width=options.width,
                                  alpha=options.alpha, weights=options.weights, weight_decay=options.weight_decay)
@@ -331,6 +346,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
         if frozen else [(0, options.epochs, 1.0, True)]
     info = ModelInfo(labels=list(FER2013_LABELS), input=spec, variant="keras", architecture=model.name,
                      training={"data": str(options.data), "arch": options.arch, "epochs": options.epochs,
+                               "init": None if options.init is None else str(options.init),
                                "validation": f"seeded stratified holdout of Training ({options.val_fraction}, "
                                              f"seed {options.seed})"})
     callbacks_common = [_checkpointer(options.out, history, state, info),
