@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -160,16 +161,13 @@ def cmd_run(argv: list[str]) -> int:
     if args.token and not args.serve:
         raise ValueError("--token only applies to --serve")
     source = open_source(SourceOptions(source=args.source, width=args.width, height=args.height))
-    opened: list = [source]
-    try:  # If one output cannot be opened, release what was: no stray temp file, no listening server.
-        jsonl = _keep(opened, JsonlSink(args.jsonl)) if args.jsonl else None
-        video = _keep(opened, VideoSink(args.save, fps=30.0)) if args.save else None
-        window = _keep(opened, WindowSink()) if display else None
-        live = _keep(opened, _live_server(args)) if args.serve else None
-    except BaseException:
-        for thing in reversed(opened):
-            getattr(thing, "discard", thing.close)()
-        raise
+    with contextlib.ExitStack() as on_failure:  # If an output cannot be opened, release what was opened.
+        _release_on_failure(on_failure, source)
+        jsonl = _release_on_failure(on_failure, JsonlSink(args.jsonl)) if args.jsonl else None
+        video = _release_on_failure(on_failure, VideoSink(args.save, fps=30.0)) if args.save else None
+        window = _release_on_failure(on_failure, WindowSink()) if display else None
+        live = _release_on_failure(on_failure, _live_server(args)) if args.serve else None
+        on_failure.pop_all()  # all opened: run() owns and closes them from here
     summary = run(recognizer, source, RunOptions(max_frames=args.max_frames,
                                                  report_every=0 if args.quiet else args.report_every),
                   jsonl=jsonl, video=video, window=window, live=live)
@@ -178,8 +176,9 @@ def cmd_run(argv: list[str]) -> int:
     return 0
 
 
-def _keep(opened: list, thing):
-    opened.append(thing)
+def _release_on_failure(stack: contextlib.ExitStack, thing):
+    """Register `thing` to be released (a sink's temp file discarded, not committed) if the stack unwinds."""
+    stack.callback(getattr(thing, "discard", thing.close))
     return thing
 
 

@@ -49,7 +49,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPU)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     p.add_argument("--init", type=Path, default=None,
-                   help="start from this trained .keras model (same input) with a fresh schedule (default: new weights)")
+                   help="warm restart: start from this trained .keras model (same input), fresh schedule")
     p.add_argument("--limit", type=int, default=None, help="use at most this many training images")
     return p
 
