@@ -34,6 +34,10 @@ def parser() -> argparse.ArgumentParser:
                         "the training targets; validation and reports stay on FER2013 labels")
     p.add_argument("--ferplus-weight", type=float, default=d.ferplus_weight,
                    help="with --ferplus: share of the FER+ vote distribution in each training target")
+    p.add_argument("--teacher", type=Path, action="append", default=[], metavar="MODEL",
+                   help="distil from this trained .keras model (repeat for an ensemble; default: none)")
+    p.add_argument("--teacher-weight", type=float, default=d.teacher_weight,
+                   help="share of the teachers' probabilities in each training target")
     p.add_argument("--val-fraction", type=float, default=d.val_fraction,
                    help="stratified share of train held out to pick the best epoch")
     p.add_argument("--patience", type=int, default=d.patience, help="early-stopping patience in epochs")
@@ -60,6 +64,7 @@ def options_from(args: argparse.Namespace) -> TrainOptions:
         learning_rate=args.lr, warmup_epochs=args.warmup_epochs, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, class_weighting=args.class_weighting,
         ferplus=args.ferplus, ferplus_weight=args.ferplus_weight,
+        teachers=tuple(args.teacher), teacher_weight=args.teacher_weight,
         val_fraction=args.val_fraction, patience=args.patience, seed=args.seed, width=args.width,
         alpha=args.alpha, size=args.size, weights=None if args.weights == "none" else args.weights,
         freeze_epochs=args.freeze_epochs, strategy=args.strategy, mixed_precision=args.mixed_precision,

@@ -17,6 +17,7 @@ import numpy as np
 from edge.contract import FER2013_LABELS, InputSpec, normalize
 from edge.model_file import ModelInfo, embed_in_keras
 from train.data import FaceSet, load_fer2013, stratified_holdout
+from train.distill import mix_targets, teacher_probabilities
 from train.ferplus import soft_targets, vote_distributions
 from train.models import ARCHITECTURES, input_spec_for
 
@@ -54,6 +55,10 @@ class TrainOptions:
     """A FER+ folder (fer2013new.csv, kaggle_to_fer2013_row.csv): train on FER2013 labels mixed with FER+ votes."""
     ferplus_weight: float = 0.5
     """With `ferplus`: the share of the FER+ vote distribution in each training target (0..1)."""
+    teachers: tuple[Path, ...] = ()
+    """Trained `.keras` models whose mean probabilities are mixed into the training targets (distillation)."""
+    teacher_weight: float = 0.5
+    """With `teachers`: the share of the teachers' probabilities in each training target (0..1)."""
     val_fraction: float = 0.1
     """Seeded, stratified share of the training split held out to pick the best epoch."""
     patience: int = 12
@@ -93,8 +98,9 @@ class TrainOptions:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be between 0 and 1, got {self.val_fraction}")
-        if not 0.0 <= self.ferplus_weight <= 1.0:
-            raise ValueError(f"ferplus_weight must be between 0 and 1, got {self.ferplus_weight}")
+        for name in ("ferplus_weight", "teacher_weight"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
 
@@ -310,12 +316,18 @@ def train(options: TrainOptions) -> dict[str, Any]:
     log.info("data: %d train, %d validation, tests %s; %d skipped", len(splits.train), len(splits.val),
              {k: len(v) for k, v in splits.tests.items()}, len(faces.skipped))
     weights = class_weights(splits.train.labels, options.class_weighting, len(FER2013_LABELS))
-    targets = None
+    targets = np.eye(len(FER2013_LABELS), dtype=np.float32)[splits.train.labels]
     if options.ferplus is not None:
         shares = vote_distributions(options.ferplus, splits.train.names)
         log.info("FER+ votes for %d of %d training faces, weight %.2f", int((shares.sum(1) > 0).sum()),
                  len(shares), options.ferplus_weight)
         targets = soft_targets(splits.train.labels, shares, options.ferplus_weight)
+    if options.teachers:
+        teacher = teacher_probabilities(list(options.teachers), splits.train, spec)
+        log.info("teachers (%d) agree with the training labels on %.1f%% of faces, weight %.2f",
+                 len(options.teachers), 100 * float((teacher.argmax(1) == splits.train.labels).mean()),
+                 options.teacher_weight)
+        targets = mix_targets(targets, teacher, options.teacher_weight)
     train_data = make_dataset(splits.train, spec, options.batch_size, training=True, seed=options.seed,
                               weights=weights, targets=targets)
     val_data = make_dataset(splits.val, spec, 256, training=False, seed=options.seed)
@@ -378,4 +390,8 @@ def train(options: TrainOptions) -> dict[str, Any]:
 
 
 def options_dict(options: TrainOptions) -> dict[str, Any]:
-    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()}
+    def plain(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        return str(value) if isinstance(value, Path) else value
+    return {k: plain(v) for k, v in asdict(options).items()}
