@@ -23,6 +23,8 @@ class BenchOptions:
     """Untimed invokes before measuring."""
     runs: int = 300
     """Timed invokes per model and thread count."""
+    flip: bool = False
+    """Time flip-averaged classification (the face and its mirror) instead of the face alone."""
 
     def __post_init__(self) -> None:
         if self.warmup < 0 or self.runs < 1:
@@ -36,7 +38,7 @@ def peak_rss_mb() -> float:
 
 def invoke_latency(model: Path, threads: int, options: BenchOptions, interpreter: str = "auto") -> dict[str, Any]:
     """Milliseconds per single-face classification (quantize + invoke + dequantize) of one model."""
-    classifier = Classifier.from_file(model, threads, interpreter)
+    classifier = Classifier.from_file(model, threads, interpreter, flip=options.flip)
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, size=(1, *classifier.info.input.shape), dtype=np.uint8)
     for _ in range(options.warmup):
@@ -46,7 +48,7 @@ def invoke_latency(model: Path, threads: int, options: BenchOptions, interpreter
         start = time.perf_counter()
         classifier.probabilities_of_pixels(pixels)
         times[i] = (time.perf_counter() - start) * 1000.0
-    return {"model": str(model), "variant": classifier.info.variant, "threads": threads,
+    return {"model": str(model), "variant": classifier.info.variant, "flip": options.flip, "threads": threads,
             "interpreter": classifier.backend, "size_kib": round(Path(model).stat().st_size / 1024, 1),
             "p50_ms": float(np.percentile(times, 50)), "p90_ms": float(np.percentile(times, 90)),
             "p99_ms": float(np.percentile(times, 99)), "runs": options.runs}
@@ -76,6 +78,7 @@ def pipeline_figures(video: Path, recognizer_options: RecognizerOptions, max_fra
 def format_latency_table(rows: list[dict[str, Any]]) -> str:
     lines = ["| model | variant | KiB | threads | interpreter | p50 ms | p90 ms | p99 ms |",
              "|---|---|---:|---:|---|---:|---:|---:|"]
-    lines += [f"| {Path(r['model']).name} | {r['variant']} | {r['size_kib']:.0f} | {r['threads']} | {r['interpreter']} "
+    lines += [f"| {Path(r['model']).name} | {r['variant'] + (' + flip' if r.get('flip') else '')} "
+              f"| {r['size_kib']:.0f} | {r['threads']} | {r['interpreter']} "
               f"| {r['p50_ms']:.3f} | {r['p90_ms']:.3f} | {r['p99_ms']:.3f} |" for r in rows]
     return "\n".join(lines)

@@ -42,11 +42,16 @@ class _Tensor:
 
 
 class Classifier:
-    """Runs a `.tflite` emotion model on face crops; reads shapes and quantization from the model."""
+    """Runs a `.tflite` emotion model on face crops; reads shapes and quantization from the model.
+
+    With `flip`, each face's probabilities are the mean over the face and its mirror image (test-time
+    flip averaging: about twice the classification time).
+    """
 
     def __init__(self, model_content: bytes, info: ModelInfo, threads: int = 1,
-                 interpreter: str | None = None, source: str = "<bytes>") -> None:
+                 interpreter: str | None = None, source: str = "<bytes>", flip: bool = False) -> None:
         self.info = info
+        self.flip = flip
         self.backend, self._interpreter = load_interpreter(strip_info(model_content), threads, interpreter)
         inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
@@ -64,7 +69,8 @@ class Classifier:
         self._batch = int(inputs[0]["shape"][0])
 
     @classmethod
-    def from_file(cls, path: Path | str, threads: int = 1, interpreter: str | None = None) -> Classifier:
+    def from_file(cls, path: Path | str, threads: int = 1, interpreter: str | None = None,
+                  flip: bool = False) -> Classifier:
         """Load a `.tflite` file; without embedded metadata, FER2013 labels and a [0, 1] input are assumed."""
         path = Path(path)
         info = read_info(path)
@@ -77,7 +83,7 @@ class Classifier:
         if info is None:
             info = _guess_info(content, threads, interpreter)
             log.warning("%s has no fer-edge metadata: assuming FER2013 labels and input %s", path, info.input)
-        return cls(content, info, threads, interpreter, source=str(path))
+        return cls(content, info, threads, interpreter, source=str(path), flip=flip)
 
     @property
     def labels(self) -> list[str]:
@@ -109,11 +115,15 @@ class Classifier:
     def probabilities_of_pixels(self, pixels: np.ndarray, max_batch: int = 64) -> np.ndarray:
         """Probabilities (n, classes) for contract pixels (n, height, width, channels), uint8."""
         tensor = normalize(pixels.astype(np.float32), self.info.input)
+        if self.flip:  # the mirror images go in the same invokes, after the faces
+            tensor = np.concatenate([tensor, tensor[:, :, ::-1]])
         step = max_batch if self.batchable else 1
         parts = [self._invoke(tensor[i:i + step]) for i in range(0, len(tensor), step)]
         if not parts:
             return np.zeros((0, len(self.labels)), np.float32)
         probabilities = np.clip(np.concatenate(parts), 0.0, None)
+        if self.flip:
+            probabilities = (probabilities[:len(pixels)] + probabilities[len(pixels):]) / 2
         return probabilities / np.maximum(probabilities.sum(axis=1, keepdims=True), 1e-12)
 
     def classify(self, faces: list[np.ndarray]) -> list[Prediction]:

@@ -67,6 +67,8 @@ class RecognizerOptions:
     """auto (ai-edge-litert, then tflite-runtime, then tensorflow.lite) or one of those names."""
     smooth: bool = True
     """Track faces across frames and smooth their probabilities."""
+    flip: bool = False
+    """Average each face's probabilities with its mirror image's (about 2x classification time)."""
     detect_every: int = 1
     """Run the detector every k-th frame and reuse its boxes in between."""
     detector: DetectorOptions = field(default_factory=DetectorOptions)
@@ -83,7 +85,7 @@ class Recognizer:
     def __init__(self, options: RecognizerOptions = RecognizerOptions()) -> None:
         self.options = options
         self.model_path = Path(options.model) if options.model else default_model()
-        self.classifier = Classifier.from_file(self.model_path, options.threads, options.interpreter)
+        self.classifier = Classifier.from_file(self.model_path, options.threads, options.interpreter, options.flip)
         self.detector = FaceDetector(options.detector)
         self.tracker = Tracker(options.tracker) if options.smooth else None
         self.timer = StageTimer()

@@ -132,3 +132,16 @@ def test_flip_average_converts_to_int8(tiny_run, tiny_kaggle, tmp_path):
     info = read_info(path)
     assert info.training["flip_average"] and info.architecture.endswith("_flipavg")
     assert Classifier.from_file(path).probabilities_of_pixels(np.zeros((2, 48, 48, 1), np.uint8)).shape == (2, 7)
+
+
+def test_fer_eval_flip_agrees_between_keras_and_tflite(tiny_run, tiny_tflite, tiny_kaggle, tmp_path):
+    """Two independent mirror paths: the flip-averaged Keras graph and the edge classifier's mirror invoke."""
+    from train.evaluate import main as eval_main
+
+    results = {}
+    for name, model in (("keras", tiny_run / "model.keras"), ("tflite", tiny_tflite["float32"])):
+        out = tmp_path / f"{name}.json"
+        assert eval_main([str(model), str(tiny_kaggle), "--flip", "--json", str(out)]) == 0
+        results[name] = json.loads(out.read_text())
+    assert results["keras"]["flip"] is True
+    assert [r["accuracy"] for r in results["keras"]["results"]] == [r["accuracy"] for r in results["tflite"]["results"]]

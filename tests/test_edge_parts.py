@@ -72,6 +72,15 @@ def test_classifier_batches_faces_in_one_invoke(tiny_tflite):
     assert classifier.classify([]) == []
 
 
+def test_flip_averages_each_face_with_its_mirror(tiny_tflite):
+    plain = Classifier.from_file(tiny_tflite["int8"])
+    flipped = Classifier.from_file(tiny_tflite["int8"], flip=True)
+    pixels = np.random.default_rng(0).integers(0, 255, (3, *plain.info.input.shape), dtype=np.uint8)
+    expected = (plain.probabilities_of_pixels(pixels) + plain.probabilities_of_pixels(pixels[:, :, ::-1])) / 2
+    np.testing.assert_allclose(flipped.probabilities_of_pixels(pixels), expected, atol=1e-5)
+    assert not np.allclose(plain.probabilities_of_pixels(pixels), expected, atol=1e-3)  # the mirror matters
+
+
 @pytest.mark.parametrize("content, message", [(b"", "not a TFLite model"), (b"PK\x03\x04junkjunk", "not a TFLite")])
 def test_not_a_tflite_model(tmp_path, content, message):
     path = tmp_path / "m.tflite"

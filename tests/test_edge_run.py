@@ -129,6 +129,18 @@ def test_bench_prints_a_table_and_json(tmp_path, tiny_tflite, capsys):
     assert "| p50 ms |" in capsys.readouterr().out.replace("| p50 ms | p90", "| p50 ms |")
 
 
+def test_bench_and_run_with_flip(tmp_path, tiny_tflite, capsys):
+    out = tmp_path / "bench.json"
+    assert edge_main(["bench", "--models", str(tiny_tflite["int8"]), "--threads", "1", "--runs", "5", "--flip",
+                      "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["invoke"][0]["flip"] is True and "int8 + flip" in capsys.readouterr().out
+    frames = tmp_path / "frames.jsonl"
+    assert edge_main(["--model", str(tiny_tflite["int8"]), "--source", str(SAMPLES / "grace_hopper.jpg"),
+                      "--headless", "--quiet", "--flip", "--no-smooth", "--jsonl", str(frames)]) == 0
+    assert len(json.loads(frames.read_text().splitlines()[0])["faces"]) == 1
+    assert Recognizer(RecognizerOptions(model=tiny_tflite["int8"], flip=True)).classifier.flip
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--model", "/no/such.tflite", "--source", str(DEMO)], "no such model file"),
     (["--model", str(SAMPLES / "grace_hopper.jpg"), "--source", str(DEMO)], "not a TFLite model"),

@@ -30,28 +30,30 @@ def report_splits(faces: FaceSet) -> dict[str, FaceSet]:
     return {name: faces.split(name) for name in names}
 
 
-def load_for_eval(model_path: Path):
-    """(info, function from FaceSet to probabilities) for a .keras or .tflite model."""
+def load_for_eval(model_path: Path, flip: bool = False):
+    """(info, function from FaceSet to probabilities) for a .keras or .tflite model; `flip` averages
+    each face with its mirror image."""
     from edge.model_file import ModelFileError
 
     if model_path.suffix == ".tflite":
         from edge.classify import Classifier
 
-        classifier = Classifier.from_file(model_path, threads=2)
+        classifier = Classifier.from_file(model_path, threads=2, flip=flip)
         return classifier.info, lambda part: classifier.probabilities_of_pixels(part.images)
     if model_path.suffix == ".keras":
-        from train.models import load_keras
+        from train.models import flip_averaged, load_keras
 
         model, info = load_keras(model_path)
+        model = flip_averaged(model) if flip else model
         return info, lambda part: predict_keras(model, part, info.input)
     raise ModelFileError(f"{model_path}: expected a .keras or .tflite model")
 
 
-def evaluate_model(model_path: Path, data: Path) -> tuple[list[dict[str, Any]], FaceSet]:
+def evaluate_model(model_path: Path, data: Path, flip: bool = False) -> tuple[list[dict[str, Any]], FaceSet]:
     """`fer-eval`'s metrics per report split, and the faces read; a Kaggle root is evaluated on test/."""
     from train.data import load_fer2013
 
-    info, probabilities_of = load_for_eval(model_path)
+    info, probabilities_of = load_for_eval(model_path, flip)
     data = data / "test" if (data / "test").is_dir() and (data / "train").is_dir() else data
     faces = load_fer2013(data, info.input)
     return evaluate_splits(probabilities_of, report_splits(faces), tuple(info.labels)), faces
@@ -71,16 +73,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model", type=Path, help="a .keras or .tflite model")
     p.add_argument("data", type=Path, help="Kaggle FER2013 root (evaluates test/), a folder of class folders, "
                    "or fer2013.csv")
+    p.add_argument("--flip", action="store_true", help="average each face with its mirror image (as fer-edge --flip)")
     p.add_argument("--json", type=Path, default=None, help="write the metrics here as JSON")
     args = p.parse_args(argv)
     try:
-        results, faces = evaluate_model(args.model, args.data)
+        results, faces = evaluate_model(args.model, args.data, args.flip)
         for result in results:
             print(format_summary(result))
         if faces.skipped:
             print(f"skipped {len(faces.skipped)} unreadable images, first: {faces.skipped[0]}")
         if args.json:
-            write_bytes_atomic(args.json, json.dumps({"model": str(args.model), "results": results,
+            write_bytes_atomic(args.json, json.dumps({"model": str(args.model), "flip": args.flip, "results": results,
                                                       "skipped": len(faces.skipped)}, indent=1).encode())
     except (ModelFileError, DataError, ValueError, OSError) as exc:
         print(f"fer-eval: error: {exc}", file=sys.stderr)
