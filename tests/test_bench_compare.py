@@ -128,3 +128,21 @@ def test_report_bars_and_pi_estimate():
     assert estimate["pi5_ms"][1] < estimate["pi4_ms"][1] and estimate["pi5_ms"][0] < estimate["pi4_ms"][0]
     on_a_pi = bc.format_report(outcomes, bc.CompareOptions(), "cmd", {**x86, "arch": "aarch64"}, None)
     assert "ESTIMATE" not in on_a_pi and "| contender | FPS |" in on_a_pi
+
+
+def test_bars_also_for_the_flip_option():
+    outcomes = [_outcome("ours-int8-1t", 110.0, 85.0, 0.64), _outcome("ours-int8-flip-1t", 100.0, 86.0, 0.66),
+                _outcome("fer", 25.0, 680.0, 0.65)]
+    lines = bc.bars(outcomes)
+    assert "- PublicTest accuracy, int8, 1 thread vs fer: **64.00% vs 65.00%** (bar: at least equal) - misses it" \
+        in lines
+    assert "- PublicTest accuracy, int8 --flip, 1 thread vs fer: **66.00% vs 65.00%** (bar: at least equal) - " \
+        "meets it" in lines
+    assert "- int8 --flip, 1 thread, FPS vs fer: **4.0x** (bar: at least 2.5x) - meets it" in lines
+
+
+def test_the_flip_contender_asks_the_worker_for_flip():
+    flip = bc.worker_command(bc.CONTENDERS["ours-int8-flip-1t"], bc.CompareOptions(), "accuracy")
+    plain = bc.worker_command(bc.CONTENDERS["ours-int8-1t"], bc.CompareOptions(), "accuracy")
+    assert flip[-1] == "--flip" and "--flip" not in plain
+    assert bc.accuracy_key(bc.CONTENDERS["ours-int8-flip-1t"]) != bc.accuracy_key(bc.CONTENDERS["ours-int8-1t"])
