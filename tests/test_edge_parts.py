@@ -77,7 +77,7 @@ def test_flip_averages_each_face_with_its_mirror(tiny_tflite):
     flipped = Classifier.from_file(tiny_tflite["int8"], flip=True)
     pixels = np.random.default_rng(0).integers(0, 255, (3, *plain.info.input.shape), dtype=np.uint8)
     expected = (plain.probabilities_of_pixels(pixels) + plain.probabilities_of_pixels(pixels[:, :, ::-1])) / 2
-    np.testing.assert_allclose(flipped.probabilities_of_pixels(pixels), expected, atol=1e-5)
+    np.testing.assert_allclose(flipped.probabilities_of_pixels(pixels), expected, atol=1e-4)  # renormalized
     assert not np.allclose(plain.probabilities_of_pixels(pixels), expected, atol=1e-3)  # the mirror matters
 
 
