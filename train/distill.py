@@ -15,13 +15,11 @@ def teacher_probabilities(paths: list[Path], faces: FaceSet, spec: InputSpec, ba
 
     Computed once on the un-augmented faces; the mirror matches the training flip augmentation.
     """
-    from train.models import flip_averaged, load_keras
+    from train.models import flip_averaged, load_keras_matching
 
     total = np.zeros((len(faces), 0), dtype=np.float32)
     for path in paths:
-        model, info = load_keras(path)
-        if info.input != spec:
-            raise ValueError(f"{path}: the teacher's input contract {info.input} differs from this run's {spec}")
+        model = load_keras_matching(path, spec)
         pixels = normalize(faces.images.astype(np.float32), spec)
         probabilities = flip_averaged(model).predict(pixels, batch_size=batch_size, verbose=0)
         total = probabilities if total.size == 0 else total + probabilities

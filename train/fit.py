@@ -280,16 +280,6 @@ def _checkpointer(out: Path, history: dict[str, list[float]], state: dict[str, A
     return Checkpointer()
 
 
-def _initial_model(path: Path, spec: InputSpec):
-    """The trained model to restart from; its input must match the run's input contract."""
-    from train.models import load_keras
-
-    model, info = load_keras(path)
-    if info.input != spec:
-        raise ValueError(f"{path}: its input contract {info.input} differs from this run's {spec}")
-    return model
-
-
 def _compile(model, learning_rate: float, options: TrainOptions) -> None:
     import keras
 
@@ -348,7 +338,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
             model = keras.models.load_model(options.out / "last.keras")
             log.info("resuming after epoch %d", state["epoch"])
         elif options.init is not None:
-            model = _initial_model(options.init, spec)
+            model = models.load_keras_matching(options.init, spec)
             log.info("starting from the weights of %s", options.init)
         else:
             model = models.build(options.arch, spec, len(FER2013_LABELS), width=options.width,

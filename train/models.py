@@ -165,6 +165,14 @@ def _info_from_report(report: Path) -> ModelInfo | None:
                                              f"({config.get('val_fraction')}, seed {config.get('seed')})"})
 
 
+def load_keras_matching(path: Path, spec: InputSpec) -> keras.Model:
+    """The trained Keras model at `path`, which must use the input contract `spec` (to restart from or learn from)."""
+    model, info = load_keras(path)
+    if info.input != spec:
+        raise ModelFileError(f"{path}: its input contract {info.input} differs from this run's {spec}")
+    return model
+
+
 def flip_averaged(model: keras.Model) -> keras.Model:
     """The model averaged over the face and its mirror image (test-time flip averaging in the graph).
 
