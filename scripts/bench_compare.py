@@ -307,11 +307,11 @@ def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _accuracy_ours(model: Path, data: Path, flip: bool = False) -> dict[str, Any]:
-    """PublicTest accuracy through train/evaluate.py (what `fer-eval` prints), else the model's metadata."""
+    """PublicTest accuracy through train/evaluate.py (what `fer-eval` prints), else the model's metadata
+    (which holds the plain accuracy only, so none with `flip`)."""
     from edge.model_file import read_info
 
-    if flip and not data.is_dir():
-        return {"accuracy": None, "n": 0, "split": "PublicTest", "source": f"{data} not found (flip: not in metadata)"}
+    note = f"{data} not found"
     if data.is_dir():
         try:
             from train.evaluate import evaluate_model
@@ -322,8 +322,9 @@ def _accuracy_ours(model: Path, data: Path, flip: bool = False) -> dict[str, Any
             result = results.get("PublicTest") or next(iter(results.values()))
             return {"accuracy": result["accuracy"], "n": result["n"], "split": result["split"],
                     "source": f"fer-eval {model.name} {data}{' --flip' if flip else ''}"}
-    else:
-        note = f"{data} not found"
+    if flip:
+        return {"accuracy": None, "n": 0, "split": "PublicTest",
+                "source": f"not measured ({note}; the metadata has no flip accuracy)"}
     info = read_info(model)
     value = (info.accuracy if info else {}).get("PublicTest")
     return {"accuracy": value, "n": 3589 if value is not None else 0, "split": "PublicTest",

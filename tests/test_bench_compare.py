@@ -146,3 +146,10 @@ def test_the_flip_contender_asks_the_worker_for_flip():
     plain = bc.worker_command(bc.CONTENDERS["ours-int8-1t"], bc.CompareOptions(), "accuracy")
     assert flip[-1] == "--flip" and "--flip" not in plain
     assert bc.accuracy_key(bc.CONTENDERS["ours-int8-flip-1t"]) != bc.accuracy_key(bc.CONTENDERS["ours-int8-1t"])
+
+
+def test_without_data_our_accuracy_comes_from_the_metadata_but_never_for_flip(tmp_path):
+    model = ROOT / "models" / "fer_compact_int8.tflite"
+    plain = bc._accuracy_ours(model, tmp_path / "absent")
+    assert plain["accuracy"] > 0.5 and plain["source"].startswith("model metadata")
+    assert bc._accuracy_ours(model, tmp_path / "absent", flip=True)["accuracy"] is None
