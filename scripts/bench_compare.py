@@ -30,6 +30,7 @@ clearly labelled Raspberry Pi 4/5 ESTIMATE from the measured per-stage costs and
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import os
@@ -501,7 +502,8 @@ def _accuracy_fer(detector: Any, data: Path, tflite: bool) -> dict[str, Any]:
     faces = _fer2013_public_test(data)
     if not faces:
         return {"accuracy": None, "n": 0, "split": "PublicTest", "source": f"{data}: no FER2013 test faces"}
-    fer_labels = [detector._get_labels()[i] for i in range(len(detector._get_labels()))]
+    names = detector._get_labels()  # {index: name}
+    fer_labels = [names[i] for i in range(len(names))]
     truth = np.array([fer_labels.index(label) for _, label in faces])  # same names: identity by name
     size = getattr(detector, "_FER__emotion_target_size", (64, 64))
     images = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p, _ in faces]
@@ -555,11 +557,16 @@ def _python_has(python: Path, *modules: str) -> bool:
         return False
 
 
+def model_of(contender: Contender, options: CompareOptions) -> Path:
+    """Our model file for a contender (the int8 or the float32 one)."""
+    return options.int8_model if contender.variant == "int8" else options.float32_model
+
+
 def probe(contender: Contender, options: CompareOptions) -> Outcome:
     """An outcome that is ok when the contender's environment has what it needs, else skipped with why."""
     outcome = Outcome(contender)
     if contender.kind == "ours":
-        model = options.int8_model if contender.variant == "int8" else options.float32_model
+        model = model_of(contender, options)
         if not model.is_file():
             outcome.status, outcome.reason, outcome.install = "skipped", f"{model}: no such model", ""
         elif not _python_has(Path(sys.executable), "cv2", "numpy"):
@@ -580,7 +587,7 @@ def probe(contender: Contender, options: CompareOptions) -> Outcome:
 
 def worker_command(contender: Contender, options: CompareOptions, job: str) -> list[str]:
     python = {"ours": Path(sys.executable), "tutorial": options.tutorial_python, "fer": options.fer_python}
-    model = options.int8_model if contender.variant == "int8" else options.float32_model
+    model = model_of(contender, options)
     command = [str(python[contender.kind]), str(SCRIPT), "--worker", contender.kind, "--job", job,
                "--video", str(options.video), "--frames", str(options.frames), "--warmup", str(options.warmup),
                "--data", str(options.data), "--model", str(model), "--threads", str(contender.threads),
@@ -955,16 +962,12 @@ def write_chart(outcomes: list[Outcome], path: Path, banner: str = "") -> bool:
         axis.tick_params(labelsize=8)
     figure.suptitle("fer-edge vs alternatives" + (f" - {banner}" if banner else ""), fontsize=11)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(handle)
+    png = io.BytesIO()
     try:
-        figure.savefig(temporary, dpi=110)
-        _usual_mode(temporary)
-        os.replace(temporary, path)
+        figure.savefig(png, format="png", dpi=110)
     finally:
         plt.close(figure)
-        Path(temporary).unlink(missing_ok=True)
+    write_atomic(path, png.getvalue())
     return True
 
 

@@ -153,3 +153,11 @@ def test_without_data_our_accuracy_comes_from_the_metadata_but_never_for_flip(tm
     plain = bc._accuracy_ours(model, tmp_path / "absent")
     assert plain["accuracy"] > 0.5 and plain["source"].startswith("model metadata")
     assert bc._accuracy_ours(model, tmp_path / "absent", flip=True)["accuracy"] is None
+
+
+def test_chart_is_a_png_written_in_one_piece(tmp_path):
+    pytest.importorskip("matplotlib")
+    outcomes = [_outcome("ours-int8-1t", 110.0, 85.0, 0.64), _outcome("fer", 25.0, 680.0, 0.65)]
+    path = tmp_path / "docs" / "chart.png"
+    assert bc.write_chart(outcomes, path)
+    assert path.read_bytes().startswith(b"\x89PNG") and [p.name for p in path.parent.iterdir()] == ["chart.png"]
