@@ -33,8 +33,9 @@ def accuracy_table(data: Path, models: list[Path], report_split: str = "PublicTe
     splits = make_splits(faces, TrainOptions(data=data, seed=seed, val_fraction=val_fraction))
     parts = {"validation": splits.val, **({report_split: splits.tests[report_split]}
                                           if report_split in splits.tests else {})}
-    probabilities = {(i, name, flip): predict_keras(flip_averaged(model) if flip else model, part, spec)
-                     for i, (model, _) in enumerate(loaded) for name, part in parts.items() for flip in (False, True)}
+    variants = [{False: model, True: flip_averaged(model)} for model, _ in loaded]
+    probabilities = {(i, name, flip): predict_keras(variant[flip], part, spec)
+                     for i, variant in enumerate(variants) for name, part in parts.items() for flip in (False, True)}
     rows = []
     for size in range(1, len(models) + 1):
         for combo in itertools.combinations(range(len(models)), size):
