@@ -340,6 +340,16 @@ expect_backend() {
     die "aarch64-$1 did not load $2: $(grep -m1 'interpreter' "$work/logs/aarch64-$1.log" || echo 'no start line')"
 }
 runs=()  # "NAME MODE" pairs to compare with x86_64-NAME's reference
+# aarch64_runs VENV CPU TAG BACKEND: the photos, the PNG frames and the clip, each checked to have loaded
+# BACKEND and queued for comparison (PNG and photos strictly, the separately decoded clip by structure)
+aarch64_runs() {
+  local venv="$1" cpu="$2" tag="$3" backend="$4" name
+  aarch64_run "$venv" "$cpu" "images-$cpu-$tag" /home/pi/fer-edge/samples
+  aarch64_run "$venv" "$cpu" "frames-$cpu-$tag" /home/pi/pi-check/frames
+  aarch64_run "$venv" "$cpu" "video-$cpu-$tag" /home/pi/fer-edge/samples/demo.mp4 --max-frames "$frames"
+  for name in images frames video; do expect_backend "$name-$cpu-$tag" "$backend"; done
+  runs+=("images-$cpu-$tag strict" "frames-$cpu-$tag strict" "video-$cpu-$tag decoded")
+}
 
 # ================================================================================== 4. ai-edge-litert venv
 step "aarch64 venv with ai-edge-litert (pip install .)"
@@ -362,11 +372,7 @@ say "installed default model: $installed_model (same bytes as models/fer_compact
 # ================================================================================= 5. aarch64 runs, litert
 for cpu in $cpus; do
   step "aarch64 runs on $cpu, ai-edge-litert"
-  aarch64_run fer-edge "$cpu" "images-$cpu-litert" /home/pi/fer-edge/samples
-  aarch64_run fer-edge "$cpu" "frames-$cpu-litert" /home/pi/pi-check/frames
-  aarch64_run fer-edge "$cpu" "video-$cpu-litert" /home/pi/fer-edge/samples/demo.mp4 --max-frames "$frames"
-  for name in images frames video; do expect_backend "$name-$cpu-litert" ai-edge-litert; done
-  runs+=("images-$cpu-litert strict" "frames-$cpu-litert strict" "video-$cpu-litert decoded")
+  aarch64_runs fer-edge "$cpu" litert ai-edge-litert
 done
 # picam: not in Debian's archive (Raspberry Pi OS adds python3-picamera2); fer-edge must say what to install.
 set +e
@@ -395,12 +401,7 @@ if [ "$tflite" = 1 ]; then
     '. ~/.venvs/fer-edge-tflite/bin/activate; cd ~/fer-edge; pip install --no-deps .'; then
     tflite_versions="$(versions fer-edge-tflite)"
     say "venv: $tflite_versions (no ai-edge-litert: the automatic fallback must pick tflite-runtime)"
-    aarch64_run fer-edge-tflite "$first_cpu" "images-$first_cpu-tflite" /home/pi/fer-edge/samples
-    aarch64_run fer-edge-tflite "$first_cpu" "frames-$first_cpu-tflite" /home/pi/pi-check/frames
-    aarch64_run fer-edge-tflite "$first_cpu" "video-$first_cpu-tflite" /home/pi/fer-edge/samples/demo.mp4 \
-      --max-frames "$frames"
-    for name in images frames video; do expect_backend "$name-$first_cpu-tflite" tflite-runtime; done
-    runs+=("images-$first_cpu-tflite strict" "frames-$first_cpu-tflite strict" "video-$first_cpu-tflite decoded")
+    aarch64_runs fer-edge-tflite "$first_cpu" tflite tflite-runtime
     tflite_result="installed ($tflite_versions); --interpreter auto fell back to it"
   else
     tflite_result="DID NOT INSTALL: $(grep -E '^(ERROR|error)' "$work/logs/venv-tflite.log" | tail -n 2 | tr '\n' ' ')"
