@@ -126,3 +126,76 @@ def test_weight_decay_reaches_every_kernel():
     model = build("compact", input_spec_for("compact"), 7, width=4, weight_decay=1e-3)
     regularized = [layer.kernel_regularizer.l2 for layer in model.layers if getattr(layer, "kernel_regularizer", None)]
     assert len(regularized) == 7 and all(value == pytest.approx(1e-3) for value in regularized)
+
+
+def test_swa_schedule_holds_the_learning_rate():
+    from train.fit import with_swa
+
+    held = with_swa(cosine_with_warmup(0.1, epochs=10, warmup=1), swa_start=3, swa_lr=0.02)
+    assert held(0) == pytest.approx(0.05) and held(1) == pytest.approx(0.1)
+    assert [held(e) for e in range(2, 10)] == [0.02] * 8
+    assert with_swa(cosine_with_warmup(0.1, 10, 1), 0, 0.02)(5) == cosine_with_warmup(0.1, 10, 1)(5)
+
+
+def test_swa_ships_the_weight_average(tiny_run, tiny_kaggle, tmp_path):
+    """With --swa-start, model.keras holds the mean of the averaged epochs' weights, with fresh BN statistics."""
+    import keras
+
+    from train.fit import train
+
+    report = train(TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=3, width=4, batch_size=16, warmup_epochs=0,
+                                val_fraction=0.2, init=tiny_run / "model.keras", swa_start=2, swa_lr=0.05))
+    state = json.loads((tmp_path / "state.json").read_text())["state"]
+    assert state["swa_count"] == 2 and report["epochs_run"] == 3 and report["swa"]["epochs_averaged"] == 2
+    model = keras.models.load_model(tmp_path / "model.keras")
+    running = keras.models.load_model(tmp_path / "swa_running.keras").get_weights()
+    last = keras.models.load_model(tmp_path / "last.keras").get_weights()
+    kernels = [i for i, w in enumerate(running) if w.ndim == 4]
+    assert all(np.allclose(model.get_weights()[i], running[i]) for i in kernels)
+    assert not all(np.allclose(last[i], running[i]) for i in kernels)
+    norm = next(layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
+    assert not np.allclose(keras.ops.convert_to_numpy(norm.moving_mean), 0.0)
+    assert report["results"][0]["split"] == "validation"
+
+
+def test_swa_start_after_the_last_epoch_is_refused(tiny_kaggle, tmp_path, capsys):
+    assert train_main([str(tiny_kaggle), "--out", str(tmp_path), "--epochs", "3", "--swa-start", "4"]) == 2
+    assert "swa_start must be between" in capsys.readouterr().err
+
+
+def test_random_erasing_replaces_one_rectangle_per_chosen_face():
+    import tensorflow as tf
+
+    from train.fit import erase_rectangles
+
+    faces = tf.fill([64, 48, 48, 1], 100.0)
+    assert np.array_equal(erase_rectangles(faces, 0.0).numpy(), faces.numpy())
+    changed = erase_rectangles(faces, 1.0).numpy()[..., 0] != 100.0
+    for mask in changed:
+        rows, cols = np.nonzero(mask)
+        box = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+        assert 0.015 < mask.mean() < 0.26 and mask.sum() / box > 0.95  # one filled rectangle
+
+
+def test_mixup_blends_faces_targets_and_weights_alike():
+    import tensorflow as tf
+
+    from train.fit import mix_pairs
+
+    classes = np.arange(64) % 7
+    pixels = tf.constant(np.broadcast_to(classes[:, None, None, None], (64, 4, 4, 1)).astype("float32"))
+    targets = tf.constant(np.eye(7, dtype="float32")[classes])
+    weights = tf.constant((classes + 1).astype("float32"))
+    mixed, soft, weight = (t.numpy() for t in mix_pairs(pixels, targets, weights, alpha=0.4))
+    assert np.allclose(soft.sum(1), 1.0) and (soft.max(1) >= 0.5 - 1e-6).all()
+    assert np.allclose(mixed.mean(axis=(1, 2, 3)), soft @ np.arange(7), atol=1e-5)
+    assert np.allclose(weight, soft @ np.arange(1, 8), atol=1e-5)
+    assert (soft.max(1) < 0.999).mean() > 0.5  # most faces really are blends
+
+
+def test_training_runs_with_erasing_and_mixup(tiny_kaggle, tmp_path):
+    from train.fit import train
+
+    report = train(TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=1, width=4, batch_size=16, warmup_epochs=0,
+                                val_fraction=0.2, erasing=0.5, mixup=0.2))
+    assert report["config"]["erasing"] == 0.5 and report["config"]["mixup"] == 0.2

@@ -41,6 +41,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--val-fraction", type=float, default=d.val_fraction,
                    help="stratified share of train held out to pick the best epoch")
     p.add_argument("--patience", type=int, default=d.patience, help="early-stopping patience in epochs")
+    p.add_argument("--erasing", type=float, default=d.erasing, metavar="SHARE",
+                   help="random erasing: share of training faces with one rectangle replaced by noise")
+    p.add_argument("--mixup", type=float, default=d.mixup, metavar="ALPHA",
+                   help="mixup: blend training faces and targets in pairs, Beta(ALPHA, ALPHA) (0 = off)")
+    p.add_argument("--swa-start", type=int, default=d.swa_start, metavar="EPOCH",
+                   help="stochastic weight averaging: from this epoch on, hold the learning rate at --swa-lr and "
+                        "average the weights of each epoch into model.keras (0 = off; early stopping is off with it)")
+    p.add_argument("--swa-lr", type=float, default=d.swa_lr, help="with --swa-start: the constant learning rate")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed")
     p.add_argument("--width", type=int, default=None, help="compact, vgg: first-stage filters (compact 16, vgg 24)")
     p.add_argument("--alpha", type=float, default=d.alpha, help="mobilenetv2: width multiplier")
@@ -65,7 +73,8 @@ def options_from(args: argparse.Namespace) -> TrainOptions:
         label_smoothing=args.label_smoothing, class_weighting=args.class_weighting,
         ferplus=args.ferplus, ferplus_weight=args.ferplus_weight,
         teachers=tuple(args.teacher), teacher_weight=args.teacher_weight,
-        val_fraction=args.val_fraction, patience=args.patience, seed=args.seed, width=args.width,
+        val_fraction=args.val_fraction, patience=args.patience, erasing=args.erasing, mixup=args.mixup,
+        swa_start=args.swa_start, swa_lr=args.swa_lr, seed=args.seed, width=args.width,
         alpha=args.alpha, size=args.size, weights=None if args.weights == "none" else args.weights,
         freeze_epochs=args.freeze_epochs, strategy=args.strategy, mixed_precision=args.mixed_precision,
         resume=args.resume, init=args.init, limit=args.limit)

@@ -63,6 +63,16 @@ class TrainOptions:
     """Seeded, stratified share of the training split held out to pick the best epoch."""
     patience: int = 12
     """Stop after this many epochs without a better validation accuracy; the best epoch is kept."""
+    erasing: float = 0.0
+    """Random erasing: the share of training faces that get one random rectangle replaced by noise."""
+    mixup: float = 0.0
+    """Mixup: blend training faces and their targets in pairs, Beta(mixup, mixup) (0 = off; 0.2 is usual)."""
+    swa_start: int = 0
+    """Stochastic weight averaging: from this epoch (1-based) on, the learning rate stays at `swa_lr` and
+    the weights at each epoch's end are averaged; the average, with batch-norm statistics recomputed on
+    the training faces, becomes model.keras. 0 = off. Early stopping is off with it."""
+    swa_lr: float = 0.01
+    """With `swa_start`: the constant learning rate of the averaging epochs."""
     seed: int = 1
     """Seeds the split, the shuffling, the augmentation and the weights."""
     width: int | None = None
@@ -101,8 +111,12 @@ class TrainOptions:
         for name in ("ferplus_weight", "teacher_weight"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if not 0.0 <= self.erasing <= 1.0 or self.mixup < 0:
+            raise ValueError(f"erasing must be between 0 and 1 and mixup at least 0, got {self.erasing}, {self.mixup}")
+        if self.learning_rate <= 0 or self.swa_lr <= 0:
+            raise ValueError(f"learning rates must be positive, got {self.learning_rate} and {self.swa_lr}")
+        if not 0 <= self.swa_start <= self.epochs:
+            raise ValueError(f"swa_start must be between 0 (off) and epochs ({self.epochs}), got {self.swa_start}")
 
     @property
     def spec(self) -> InputSpec:
@@ -155,6 +169,8 @@ class Augmentation:
     """Largest brightness change, as a share of 255."""
     contrast: float = 0.2
     """Largest contrast change, as a share."""
+    erasing: float = 0.0
+    """Random erasing: the share of faces that get one rectangle (2-25% of the area) replaced by noise."""
 
 
 def augment_batch(pixels, augmentation: Augmentation):
@@ -182,15 +198,60 @@ def augment_batch(pixels, augmentation: Augmentation):
     mean = tf.reduce_mean(warped, axis=[1, 2, 3], keepdims=True)
     contrast = 1.0 + tf.random.uniform([n, 1, 1, 1], -a.contrast, a.contrast)
     brightness = tf.random.uniform([n, 1, 1, 1], -a.brightness, a.brightness) * 255.0
-    return tf.clip_by_value((warped - mean) * contrast + mean + brightness, 0.0, 255.0)
+    pixels = tf.clip_by_value((warped - mean) * contrast + mean + brightness, 0.0, 255.0)
+    return erase_rectangles(pixels, a.erasing) if a.erasing > 0 else pixels
+
+
+def erase_rectangles(pixels, share: float):
+    """Replace one random rectangle (2-25% of the area, aspect 0.3-3.3) by uniform noise in `share` of the faces."""
+    import tensorflow as tf
+
+    n = tf.shape(pixels)[0]
+    height, width = tf.cast(tf.shape(pixels)[1], tf.float32), tf.cast(tf.shape(pixels)[2], tf.float32)
+    area = tf.random.uniform([n], 0.02, 0.25) * height * width
+    aspect = tf.exp(tf.random.uniform([n], math.log(0.3), math.log(1 / 0.3)))
+    h = tf.minimum(tf.sqrt(area * aspect), height)
+    w = tf.minimum(tf.sqrt(area / aspect), width)
+    top = tf.random.uniform([n]) * (height - h)
+    left = tf.random.uniform([n]) * (width - w)
+    rows = tf.range(height)[None, :, None]
+    cols = tf.range(width)[None, None, :]
+    inside = ((rows >= top[:, None, None]) & (rows < (top + h)[:, None, None])
+              & (cols >= left[:, None, None]) & (cols < (left + w)[:, None, None]))
+    chosen = tf.random.uniform([n, 1, 1]) < share
+    mask = tf.cast(inside & chosen, pixels.dtype)[..., None]
+    noise = tf.random.uniform(tf.shape(pixels), 0.0, 255.0)
+    return pixels * (1 - mask) + noise * mask
+
+
+def mix_pairs(pixels, targets, weights, alpha: float):
+    """Mixup: each face (its target and loss weight too) blended with another face of the batch.
+
+    The blend factor is drawn from Beta(alpha, alpha) per face and folded to at least 0.5, so each
+    face stays the larger part of its own mix.
+    """
+    import tensorflow as tf
+
+    n = tf.shape(pixels)[0]
+    first, second = tf.random.gamma([n], alpha), tf.random.gamma([n], alpha)
+    share = first / (first + second)
+    share = tf.maximum(share, 1 - share)
+    partner = tf.random.shuffle(tf.range(n))
+
+    def blend(x):
+        s = tf.reshape(share, [-1] + [1] * (len(x.shape) - 1))
+        return s * x + (1 - s) * tf.gather(x, partner)
+
+    return blend(pixels), blend(targets), None if weights is None else blend(weights)
 
 
 def make_dataset(faces: FaceSet, spec: InputSpec, batch_size: int, *, training: bool, seed: int,
                  weights: np.ndarray | None = None, targets: np.ndarray | None = None,
-                 augmentation: Augmentation = Augmentation()):
+                 augmentation: Augmentation = Augmentation(), mixup: float = 0.0):
     """A tf.data pipeline: uint8 pixels -> (augment) -> the contract's normalize -> batches.
 
     `targets` are per-face class distributions (soft labels); by default the one-hot labels.
+    `mixup` > 0 blends training faces in pairs (the Beta distribution's alpha; see `mix_pairs`).
     """
     import tensorflow as tf
 
@@ -206,11 +267,15 @@ def make_dataset(faces: FaceSet, spec: InputSpec, batch_size: int, *, training: 
     if training:
         tf.random.set_seed(seed)
 
-    def prepare(images, *rest):
+    def prepare(images, batch_targets, *rest):
         pixels = tf.cast(images, tf.float32)
         if training:
             pixels = augment_batch(pixels, augmentation)
-        return (normalize(pixels, spec), *rest)
+        pixels = normalize(pixels, spec)
+        if training and mixup > 0:
+            pixels, batch_targets, weight = mix_pairs(pixels, batch_targets, rest[0] if rest else None, mixup)
+            rest = () if weight is None else (weight,)
+        return (pixels, batch_targets, *rest)
 
     return data.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
@@ -234,6 +299,13 @@ def cosine_with_warmup(peak: float, epochs: int, warmup: int):
         progress = (epoch - warmup) / max(1, epochs - warmup)
         return peak * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
     return schedule
+
+
+def with_swa(schedule, swa_start: int, swa_lr: float):
+    """`schedule`, held at `swa_lr` from epoch `swa_start` (1-based; 0 = never)."""
+    def held(epoch: int, lr: float | None = None) -> float:
+        return swa_lr if swa_start and epoch + 1 >= swa_start else schedule(epoch, lr)
+    return held
 
 
 def atomic_save(model, path: Path, info: ModelInfo) -> None:
@@ -280,6 +352,53 @@ def _checkpointer(out: Path, history: dict[str, list[float]], state: dict[str, A
     return Checkpointer()
 
 
+def _averager(out: Path, state: dict[str, Any], info: ModelInfo, swa_start: int):
+    """A callback that keeps the running mean of the weights at each epoch's end from `swa_start` on.
+
+    The mean is saved as `swa_running.keras` and its count in the state, so `--resume` continues it.
+    It runs before the checkpointer, which writes the state.
+    """
+    import keras
+
+    class Averager(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if epoch + 1 < swa_start:
+                return
+            count = state.get("swa_count", 0)
+            weights = self.model.get_weights()
+            if count:
+                running = keras.models.load_model(out / "swa_running.keras", compile=False).get_weights()
+                weights = [(r * count + w) / (count + 1) for r, w in zip(running, weights)]
+            current = self.model.get_weights()
+            self.model.set_weights(weights)
+            try:
+                atomic_save(self.model, out / "swa_running.keras", info)
+            finally:
+                self.model.set_weights(current)
+            state["swa_count"] = count + 1
+
+    return Averager()
+
+
+def _finish_swa(model, out: Path, splits: Splits, spec: InputSpec, state: dict[str, Any], info: ModelInfo) -> None:
+    """Load the weight average, recompute its batch-norm statistics and save it as model.keras."""
+    import keras
+
+    from train.average import update_batch_norm
+    from train.evaluate import predict_keras
+
+    model.set_weights(keras.models.load_model(out / "swa_running.keras", compile=False).get_weights())
+    order = np.random.default_rng(0).permutation(len(splits.train))
+    update_batch_norm(model, normalize(splits.train.images[order].astype(np.float32), spec))
+    accuracy = float((predict_keras(model, splits.val, spec).argmax(1) == splits.val.labels).mean())
+    log.info("weight average of %d epochs: val_accuracy %.4f (best single epoch %.4f at epoch %d)",
+             state["swa_count"], accuracy, state["best_val_accuracy"], state["best_epoch"])
+    state["swa_val_accuracy"] = accuracy
+    info.training["swa"] = {"epochs_averaged": state["swa_count"],
+                            "from_epoch": state["epoch"] - state["swa_count"] + 1}
+    atomic_save(model, out / "model.keras", info)
+
+
 def _compile(model, learning_rate: float, options: TrainOptions) -> None:
     import keras
 
@@ -319,7 +438,8 @@ def train(options: TrainOptions) -> dict[str, Any]:
                  options.teacher_weight)
         targets = mix_targets(targets, teacher, options.teacher_weight)
     train_data = make_dataset(splits.train, spec, options.batch_size, training=True, seed=options.seed,
-                              weights=weights, targets=targets)
+                              weights=weights, targets=targets, augmentation=Augmentation(erasing=options.erasing),
+                              mixup=options.mixup)
     val_data = make_dataset(splits.val, spec, 256, training=False, seed=options.seed)
 
     history: dict[str, list[float]] = {}
@@ -351,8 +471,11 @@ def train(options: TrainOptions) -> dict[str, Any]:
                                "init": None if options.init is None else str(options.init),
                                "validation": f"seeded stratified holdout of Training ({options.val_fraction}, "
                                              f"seed {options.seed})"})
-    callbacks_common = [_checkpointer(options.out, history, state, info),
-                        keras.callbacks.EarlyStopping("val_accuracy", patience=options.patience, mode="max")]
+    callbacks_common = [_checkpointer(options.out, history, state, info)]
+    if options.swa_start:
+        callbacks_common.insert(0, _averager(options.out, state, info, options.swa_start))
+    else:
+        callbacks_common.append(keras.callbacks.EarlyStopping("val_accuracy", patience=options.patience, mode="max"))
     interrupted = False
     try:
         for start, end, lr_factor, base_trainable in phases:
@@ -363,7 +486,8 @@ def train(options: TrainOptions) -> dict[str, Any]:
                 model.get_layer("base").trainable = base_trainable
             peak = options.learning_rate * lr_factor
             schedule = cosine_with_warmup(peak, end - start, min(options.warmup_epochs, end - start - 1))
-            shifted = (lambda s, offset: lambda epoch, lr=None: s(epoch - offset))(schedule, start)
+            shifted = with_swa((lambda s, offset: lambda epoch, lr=None: s(epoch - offset))(schedule, start),
+                               options.swa_start, options.swa_lr)
             if not (options.resume and begin == state["epoch"] and begin > start):
                 with scope():
                     _compile(model, peak, options)
@@ -374,6 +498,8 @@ def train(options: TrainOptions) -> dict[str, Any]:
         log.warning("interrupted: keeping the best model so far (epoch %d)", state["best_epoch"])
     if not (options.out / "model.keras").is_file():
         raise RuntimeError("training stopped before the first epoch ended: no model saved")
+    if state.get("swa_count"):
+        _finish_swa(model, options.out, splits, spec, state, info)
     best = keras.models.load_model(options.out / "model.keras")
     return write_report(best, options, splits, faces, history, state,
                         seconds=time.time() - started, interrupted=interrupted)

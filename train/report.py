@@ -84,6 +84,9 @@ def write_report(model, options, splits, faces, history: dict[str, list[float]],
                  **{name: part.counts() for name, part in splits.tests.items()},
                  "skipped": len(faces.skipped), "skipped_first": faces.skipped[:5]},
         "best_epoch": state.get("best_epoch"),
+        **({"swa": {"epochs_averaged": state["swa_count"], "best_single_epoch_val_accuracy":
+                    state.get("best_val_accuracy"), "average_val_accuracy": state.get("swa_val_accuracy")}}
+           if state.get("swa_count") else {}),
         "epochs_run": state.get("epoch"),
         "interrupted": interrupted,
         "seconds": round(seconds, 1),
