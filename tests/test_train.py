@@ -158,6 +158,16 @@ def test_swa_ships_the_weight_average(tiny_run, tiny_kaggle, tmp_path):
     assert report["results"][0]["split"] == "validation"
 
 
+def test_resume_continues_the_weight_average(tiny_kaggle, tmp_path):
+    from train.fit import train
+
+    options = TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=2, width=4, batch_size=16, warmup_epochs=0,
+                           val_fraction=0.2, swa_start=1)
+    train(options)
+    report = train(TrainOptions(**{**options.__dict__, "epochs": 3, "resume": True}))
+    assert report["epochs_run"] == 3 and report["swa"]["epochs_averaged"] == 3
+
+
 def test_swa_start_after_the_last_epoch_is_refused(tiny_kaggle, tmp_path, capsys):
     assert train_main([str(tiny_kaggle), "--out", str(tmp_path), "--epochs", "3", "--swa-start", "4"]) == 2
     assert "swa_start must be between" in capsys.readouterr().err

@@ -361,16 +361,18 @@ def _averager(out: Path, state: dict[str, Any], info: ModelInfo, swa_start: int)
     import keras
 
     class Averager(keras.callbacks.Callback):
+        running: list | None = None
+
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             if epoch + 1 < swa_start:
                 return
             count = state.get("swa_count", 0)
-            weights = self.model.get_weights()
-            if count:
-                running = keras.models.load_model(out / "swa_running.keras", compile=False).get_weights()
-                weights = [(r * count + w) / (count + 1) for r, w in zip(running, weights)]
             current = self.model.get_weights()
-            self.model.set_weights(weights)
+            if count and self.running is None:  # resumed
+                self.running = keras.models.load_model(out / "swa_running.keras", compile=False).get_weights()
+            self.running = current if not count else [(r * count + w) / (count + 1)
+                                                      for r, w in zip(self.running, current)]
+            self.model.set_weights(self.running)
             try:
                 atomic_save(self.model, out / "swa_running.keras", info)
             finally:
