@@ -36,3 +36,36 @@ def test_batch_norm_statistics_are_the_data_mean_and_variance_without_dropout():
     batch_vars = np.mean([features[i:i + 100].var(0) for i in range(0, 1000, 100)], axis=0)
     assert np.allclose(keras.ops.convert_to_numpy(norm.moving_variance), batch_vars, rtol=1e-3)
     assert norm.momentum == 0.99 and model.layers[2].rate == 0.5  # restored
+
+
+def test_fer_average_writes_the_mean_model_with_its_report(tiny_run, tiny_kaggle, tmp_path):
+    import json
+
+    from edge.model_file import read_info
+    from train.average import main
+    from train.fit import TrainOptions, train
+
+    other = tmp_path / "other"
+    train(TrainOptions(data=tiny_kaggle, out=other, epochs=1, width=4, batch_size=16, warmup_epochs=0,
+                       val_fraction=0.2, init=tiny_run / "model.keras"))
+    sources = [tiny_run / "model.keras", other / "model.keras"]
+    out = tmp_path / "soup"
+    assert main([*map(str, sources), "--data", str(tiny_kaggle), "--out", str(out), "--val-fraction", "0.2"]) == 0
+    mean = average_weights([keras.models.load_model(path) for path in sources])
+    soup = keras.models.load_model(out / "model.keras").get_weights()
+    kernels = [i for i, w in enumerate(soup) if w.ndim == 4]
+    assert kernels and all(np.allclose(soup[i], mean[i]) for i in kernels)
+    report = json.loads((out / "report.json").read_text())
+    assert [r["split"] for r in report["results"]][0] == "validation"
+    assert read_info(out / "model.keras").training["averaged"] == [str(path) for path in sources]
+
+
+@pytest.mark.parametrize("extra, message", [([], "at least two models"), (["missing.keras"], "no such file")])
+def test_fer_average_bad_input_is_one_line_and_exit_2(extra, message, tiny_run, tiny_kaggle, tmp_path, capsys):
+    from train.average import main
+
+    argv = [str(tiny_run / "model.keras"), *[str(tmp_path / e) for e in extra], "--data", str(tiny_kaggle),
+            "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

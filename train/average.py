@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 
@@ -43,3 +46,70 @@ def update_batch_norm(model, inputs: np.ndarray, batch_size: int = 256) -> int:
         for layer, rate in zip(dropouts, saved[1]):
             layer.rate = rate
     return len(norms)
+
+
+def average_models(paths: list[Path], data: Path, out: Path, seed: int = 1, val_fraction: float = 0.1) -> dict:
+    """Average trained models' weights into `out/model.keras`, with batch-norm statistics recomputed on
+    fer-train's training part of `data`; write `out/report.json` (validation and report splits)."""
+    from dataclasses import replace
+
+    from edge import __version__
+    from edge.contract import FER2013_LABELS, normalize
+    from train.data import load_fer2013
+    from train.evaluate import evaluate_splits, predict_keras
+    from train.fit import TrainOptions, atomic_save, atomic_write_text, make_splits
+    from train.models import load_keras, load_keras_matching
+
+    if len(paths) < 2:
+        raise ValueError("give at least two models to average")
+    first, info = load_keras(paths[0])
+    models = [first] + [load_keras_matching(path, info.input) for path in paths[1:]]
+    first.set_weights(average_weights(models))
+    faces = load_fer2013(data, info.input)
+    splits = make_splits(faces, TrainOptions(data=data, seed=seed, val_fraction=val_fraction))
+    order = np.random.default_rng(0).permutation(len(splits.train))
+    update_batch_norm(first, normalize(splits.train.images[order].astype(np.float32), info.input))
+    results = evaluate_splits(lambda part: predict_keras(first, part, info.input),
+                              {"validation": splits.val, **splits.tests}, FER2013_LABELS)
+    out.mkdir(parents=True, exist_ok=True)
+    sources = [str(path) for path in paths]
+    atomic_save(first, out / "model.keras", replace(info, training={**info.training, "averaged": sources}))
+    report = {"version": __version__, "averaged": sources, "input": info.input.to_dict(),
+              "labels": list(FER2013_LABELS), "model": {"name": first.name, "parameters": int(first.count_params())},
+              "data": str(data), "validation": f"seeded stratified holdout of Training ({val_fraction}, seed {seed})",
+              "results": results}
+    atomic_write_text(out / "report.json", json.dumps(report, indent=1))
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`fer-average MODEL MODEL [...] --data DATA --out DIR`: one model from the mean of several's weights."""
+    import argparse
+    import sys
+
+    from edge.model_file import ModelFileError
+    from train.data import DataError
+    from train.metrics import format_summary
+
+    p = argparse.ArgumentParser(prog="fer-average", description=main.__doc__,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("models", type=Path, nargs="+", help=".keras models of one architecture and input contract")
+    p.add_argument("--data", type=Path, required=True, help="FER2013 as fer-train read it (batch-norm statistics "
+                   "from its training part; validation and report splits evaluated)")
+    p.add_argument("--out", type=Path, required=True, help="output folder: model.keras, report.json")
+    p.add_argument("--seed", type=int, default=1, help="fer-train's --seed (the validation split)")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="fer-train's --val-fraction")
+    args = p.parse_args(argv)
+    try:
+        report = average_models(args.models, args.data, args.out, args.seed, args.val_fraction)
+    except (ModelFileError, DataError, ValueError, OSError) as exc:
+        print(f"fer-average: error: {exc}", file=sys.stderr)
+        return 2
+    for result in report["results"]:
+        print(format_summary(result))
+    print(f"wrote {args.out}/model.keras and report.json")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
