@@ -29,10 +29,10 @@ def update_batch_norm(model, inputs: np.ndarray, batch_size: int = 256) -> int:
     """
     import keras
 
-    layers = [layer for layer in model._flatten_layers(include_self=False)]
+    layers = list(model._flatten_layers(include_self=False))
     norms = [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization)]
     dropouts = [layer for layer in layers if isinstance(layer, keras.layers.Dropout)]
-    saved = [(layer.momentum,) for layer in norms], [layer.rate for layer in dropouts]
+    momenta, rates = [layer.momentum for layer in norms], [layer.rate for layer in dropouts]
     for layer in dropouts:
         layer.rate = 0.0
     try:
@@ -41,11 +41,19 @@ def update_batch_norm(model, inputs: np.ndarray, batch_size: int = 256) -> int:
                 layer.momentum = step / (step + 1)
             model(inputs[start:start + batch_size], training=True)
     finally:
-        for layer, (momentum,) in zip(norms, saved[0]):
+        for layer, momentum in zip(norms, momenta):
             layer.momentum = momentum
-        for layer, rate in zip(dropouts, saved[1]):
+        for layer, rate in zip(dropouts, rates):
             layer.rate = rate
     return len(norms)
+
+
+def update_batch_norm_on(model, faces, spec, seed: int = 0) -> int:
+    """`update_batch_norm` over a FaceSet's images (shuffled, through the contract's normalization)."""
+    from edge.contract import normalize
+
+    order = np.random.default_rng(seed).permutation(len(faces))
+    return update_batch_norm(model, normalize(faces.images[order].astype(np.float32), spec))
 
 
 def average_models(paths: list[Path], data: Path, out: Path, seed: int = 1, val_fraction: float = 0.1) -> dict:
@@ -54,7 +62,7 @@ def average_models(paths: list[Path], data: Path, out: Path, seed: int = 1, val_
     from dataclasses import replace
 
     from edge import __version__
-    from edge.contract import FER2013_LABELS, normalize
+    from edge.contract import FER2013_LABELS
     from train.data import load_fer2013
     from train.evaluate import evaluate_splits, predict_keras
     from train.fit import TrainOptions, atomic_save, atomic_write_text, make_splits
@@ -67,8 +75,7 @@ def average_models(paths: list[Path], data: Path, out: Path, seed: int = 1, val_
     first.set_weights(average_weights(models))
     faces = load_fer2013(data, info.input)
     splits = make_splits(faces, TrainOptions(data=data, seed=seed, val_fraction=val_fraction))
-    order = np.random.default_rng(0).permutation(len(splits.train))
-    update_batch_norm(first, normalize(splits.train.images[order].astype(np.float32), info.input))
+    update_batch_norm_on(first, splits.train, info.input)
     results = evaluate_splits(lambda part: predict_keras(first, part, info.input),
                               {"validation": splits.val, **splits.tests}, FER2013_LABELS)
     out.mkdir(parents=True, exist_ok=True)

@@ -386,12 +386,11 @@ def _finish_swa(model, out: Path, splits: Splits, spec: InputSpec, state: dict[s
     """Load the weight average, recompute its batch-norm statistics and save it as model.keras."""
     import keras
 
-    from train.average import update_batch_norm
+    from train.average import update_batch_norm_on
     from train.evaluate import predict_keras
 
     model.set_weights(keras.models.load_model(out / "swa_running.keras", compile=False).get_weights())
-    order = np.random.default_rng(0).permutation(len(splits.train))
-    update_batch_norm(model, normalize(splits.train.images[order].astype(np.float32), spec))
+    update_batch_norm_on(model, splits.train, spec)
     accuracy = float((predict_keras(model, splits.val, spec).argmax(1) == splits.val.labels).mean())
     log.info("weight average of %d epochs: val_accuracy %.4f (best single epoch %.4f at epoch %d)",
              state["swa_count"], accuracy, state["best_val_accuracy"], state["best_epoch"])
