@@ -387,14 +387,11 @@ def _finish_swa(model, out: Path, splits: Splits, spec: InputSpec, state: dict[s
     import keras
 
     from train.average import update_batch_norm_on
-    from train.evaluate import predict_keras
 
     model.set_weights(keras.models.load_model(out / "swa_running.keras", compile=False).get_weights())
     update_batch_norm_on(model, splits.train, spec)
-    accuracy = float((predict_keras(model, splits.val, spec).argmax(1) == splits.val.labels).mean())
-    log.info("weight average of %d epochs: val_accuracy %.4f (best single epoch %.4f at epoch %d)",
-             state["swa_count"], accuracy, state["best_val_accuracy"], state["best_epoch"])
-    state["swa_val_accuracy"] = accuracy
+    log.info("weight average of %d epochs becomes model.keras (best single epoch: val_accuracy %.4f at epoch %d)",
+             state["swa_count"], state["best_val_accuracy"], state["best_epoch"])
     info.training["swa"] = {"epochs_averaged": state["swa_count"],
                             "from_epoch": state["epoch"] - state["swa_count"] + 1}
     atomic_save(model, out / "model.keras", info)

@@ -85,8 +85,8 @@ def write_report(model, options, splits, faces, history: dict[str, list[float]],
                  "skipped": len(faces.skipped), "skipped_first": faces.skipped[:5]},
         "best_epoch": state.get("best_epoch"),
         **({"swa": {"epochs_averaged": state["swa_count"], "best_single_epoch_val_accuracy":
-                    state.get("best_val_accuracy"), "average_val_accuracy": state.get("swa_val_accuracy")}}
-           if state.get("swa_count") else {}),
+                    state.get("best_val_accuracy"), "average_val_accuracy": results[0]["accuracy"]}}
+           if state.get("swa_count") else {}),  # results[0] is validation, measured on the average
         "epochs_run": state.get("epoch"),
         "interrupted": interrupted,
         "seconds": round(seconds, 1),
