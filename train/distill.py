@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.contract import InputSpec, normalize
+from edge.contract import InputSpec
 from train.data import FaceSet
 
 
@@ -15,14 +15,11 @@ def teacher_probabilities(paths: list[Path], faces: FaceSet, spec: InputSpec, ba
 
     Computed once on the un-augmented faces; the mirror matches the training flip augmentation.
     """
+    from train.evaluate import predict_keras
     from train.models import flip_averaged, load_keras_matching
 
-    total = np.zeros((len(faces), 0), dtype=np.float32)
-    for path in paths:
-        model = load_keras_matching(path, spec)
-        pixels = normalize(faces.images.astype(np.float32), spec)
-        probabilities = flip_averaged(model).predict(pixels, batch_size=batch_size, verbose=0)
-        total = probabilities if total.size == 0 else total + probabilities
+    total = sum(predict_keras(flip_averaged(load_keras_matching(path, spec)), faces, spec, batch_size)
+                for path in paths)
     return (total / len(paths)).astype(np.float32)
 
 
