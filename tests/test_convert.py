@@ -35,11 +35,21 @@ def test_metadata_travels_in_the_file(tiny_tflite):
     assert info.training["arch"] == "compact" and info.version
 
 
+def agreement_where_decided(probabilities: np.ndarray, reference: np.ndarray, margin: float = 0.02) -> float:
+    """Share of faces given the reference's label, counting only faces whose top two reference
+    probabilities are more than `margin` apart: the tiny model leaves some near-ties, and 8-bit
+    rounding may flip those either way. At least half the faces must count, or the test says nothing."""
+    top_two = np.sort(reference, axis=1)[:, -2:]
+    decided = top_two[:, 1] - top_two[:, 0] > margin
+    assert decided.mean() >= 0.5, f"only {decided.sum()} of {len(decided)} faces have a clear top label"
+    return float((probabilities.argmax(1) == reference.argmax(1))[decided].mean())
+
+
 def test_int8_agrees_with_float32(tiny_tflite, tiny_kaggle):
     faces = load_fer2013(tiny_kaggle / "test", read_info(tiny_tflite["int8"]).input)
     int8 = Classifier.from_file(tiny_tflite["int8"]).probabilities_of_pixels(faces.images)
     float32 = Classifier.from_file(tiny_tflite["float32"]).probabilities_of_pixels(faces.images)
-    assert (int8.argmax(1) == float32.argmax(1)).mean() > 0.9
+    assert agreement_where_decided(int8, float32) > 0.95
     assert np.abs(int8 - float32).mean() < 0.05
 
 
@@ -50,7 +60,7 @@ def test_uint8_io_is_scaled_from_the_tensor(tiny_run, tiny_kaggle, tiny_tflite, 
     assert classifier._input.dtype == np.uint8 and classifier.info.io_dtype == "uint8"
     pixels = load_fer2013(tiny_kaggle / "test", classifier.info.input).images
     reference = Classifier.from_file(tiny_tflite["float32"]).probabilities_of_pixels(pixels)
-    assert (classifier.probabilities_of_pixels(pixels).argmax(1) == reference.argmax(1)).mean() > 0.9
+    assert agreement_where_decided(classifier.probabilities_of_pixels(pixels), reference) > 0.95
 
 
 def test_verification_catches_a_broken_calibration(tiny_run, tmp_path):
