@@ -35,6 +35,25 @@ def test_resume_continues_from_the_last_checkpoint(tiny_kaggle, tmp_path):
     assert report["epochs_run"] == 2 and len(report["history"]["loss"]) == 2
 
 
+def test_resume_does_not_replay_the_first_epochs(tiny_kaggle, tmp_path, monkeypatch):
+    """Order and augmentation follow the stream's seed; a resumed run must not reuse epoch 1's."""
+    import train.fit as fit
+
+    seeds = []
+    real = fit.make_dataset
+
+    def recording(*args, **kwargs):
+        if kwargs["training"]:
+            seeds.append(kwargs["seed"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fit, "make_dataset", recording)
+    options = TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=1, width=4, batch_size=16, warmup_epochs=0)
+    fit.train(options)
+    fit.train(TrainOptions(**{**options.__dict__, "epochs": 2, "resume": True}))
+    assert seeds == [options.seed, options.seed + 1]
+
+
 def test_init_restarts_from_a_trained_model(tiny_run, tiny_kaggle, tmp_path):
     """A warm restart starts from the given weights (a near-zero learning rate keeps them), not new ones."""
     import keras

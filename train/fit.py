@@ -407,6 +407,13 @@ def _compile(model, learning_rate: float, options: TrainOptions) -> None:
     )
 
 
+def _saved_run(options: TrainOptions) -> dict[str, Any] | None:
+    """The state and history of the run in `out` when `--resume` is given and it has a checkpoint."""
+    if options.resume and (options.out / "last.keras").is_file():
+        return json.loads((options.out / "state.json").read_text())
+    return None
+
+
 def train(options: TrainOptions) -> dict[str, Any]:
     """Run one training; returns the report (also written to `out/report.json`)."""
     import keras
@@ -435,7 +442,11 @@ def train(options: TrainOptions) -> dict[str, Any]:
                  len(options.teachers), 100 * float((teacher.argmax(1) == splits.train.labels).mean()),
                  options.teacher_weight)
         targets = mix_targets(targets, teacher, options.teacher_weight)
-    train_data = make_dataset(splits.train, spec, options.batch_size, training=True, seed=options.seed,
+    saved = _saved_run(options)
+    # The training stream (order and augmentation) is a function of its seed, so a resumed run seeds it
+    # with the epoch it resumes after: the same seed would replay epoch 1's batches, not continue.
+    stream_seed = options.seed + (saved["state"]["epoch"] if saved else 0)
+    train_data = make_dataset(splits.train, spec, options.batch_size, training=True, seed=stream_seed,
                               weights=weights, targets=targets, augmentation=Augmentation(erasing=options.erasing),
                               mixup=options.mixup)
     val_data = make_dataset(splits.val, spec, 256, training=False, seed=options.seed)
@@ -450,8 +461,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
         return strategy.scope() if strategy is not None else nullcontext()
 
     with scope():
-        if options.resume and (options.out / "last.keras").is_file():
-            saved = json.loads((options.out / "state.json").read_text())
+        if saved:
             state, history = saved["state"], saved["history"]
             model = keras.models.load_model(options.out / "last.keras")
             log.info("resuming after epoch %d", state["epoch"])
