@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -52,6 +53,8 @@ class ConvertOptions:
 
 def run(options: ConvertOptions) -> list[Path]:
     """Convert, verify and write each variant; returns the written paths."""
+    import keras
+
     from convert.quantize import ConversionError, calibration_faces, convert
     from convert.verify import verify
     from edge.model_file import with_info, write_bytes_atomic
@@ -59,6 +62,9 @@ def run(options: ConvertOptions) -> list[Path]:
     from train.evaluate import predict_keras
     from train.models import flip_averaged, load_keras
 
+    if keras.backend.backend() != "tensorflow":
+        raise ConversionError(f"TFLite conversion needs Keras' TensorFlow backend, not {keras.backend.backend()}: "
+                              "set KERAS_BACKEND=tensorflow before keras is imported (the fer-convert command does)")
     model, info = load_keras(options.model)
     if options.flip_average:
         model = flip_averaged(model)
@@ -118,6 +124,12 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" and "keras" not in sys.modules:
+        # Training may run on another backend (KERAS_BACKEND=torch is faster on a small CPU); the
+        # TFLite converter traces TensorFlow graphs, and a .keras file loads on any backend.
+        log.warning("fer-convert: KERAS_BACKEND=%s ignored: conversion runs on TensorFlow",
+                    os.environ["KERAS_BACKEND"])
+        os.environ["KERAS_BACKEND"] = "tensorflow"
     from convert.quantize import ConversionError
     from edge.model_file import ModelFileError
     from train.data import DataError

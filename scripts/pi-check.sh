@@ -12,8 +12,9 @@ qemu-aarch64-static through binfmt_misc + chroot, installs fer-edge there as a P
 --system-site-packages, `pip install .`), runs `fer-edge` headless on the sample images, on the first
 frames of samples/demo.mp4 (as lossless PNG frames, and as the video itself) and compares every frame
 with the same runs on this x86_64 machine (scripts/pi_compare.py). Then does the same with
-tflite-runtime 2.14 (numpy<2) instead of ai-edge-litert, in a second venv. Ends with PASS or FAIL and
-the time of each step. Timings under emulation say nothing about speed on a Pi: only correctness.
+tflite-runtime 2.14 (numpy<2) instead of ai-edge-litert, in a second venv, compared with the same runtime on
+this machine when --tflite-python gives one (else with the ai-edge-litert runs: two runtimes, whose int8
+rounding can differ by an output step or two). Ends with PASS or FAIL and the time of each step. Timings under emulation say nothing about speed on a Pi: only correctness.
 
 options (each also settable by the environment variable in brackets):
   --cache DIR        cache: root file system, venvs, pip cache [FER_PI_CACHE, default
@@ -25,6 +26,9 @@ options (each also settable by the environment variable in brackets):
                      (Pi 4), cortex-a76 (Pi 5) [FER_PI_CPUS, default "cortex-a72 cortex-a76"]
   --frames N         frames of samples/demo.mp4 to use [FER_PI_FRAMES, default 60]
   --tolerance P      largest absolute probability difference accepted [FER_PI_TOLERANCE, default 0.02]
+  --tflite-python PY host python with tflite-runtime 2.14, numpy<2 and opencv: the x86_64 reference for the
+                     aarch64 tflite-runtime runs [FER_TFLITE_PYTHON, default .venv-tflite-runtime/bin/python
+                     if it exists (scripts/check_runtimes.sh makes it), else none: ai-edge-litert is the reference]
   --worktree         test the working tree's tracked files (uncommitted changes included), not HEAD
   --no-tflite-runtime  skip the tflite-runtime venv
   --rebuild          delete the cached root file system (and its venvs) first
@@ -44,6 +48,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${FER_PI_CACHE:-${HOME:-/root}/.cache/fer-edge/pi-check}"
 out="${FER_PI_OUT:-}"
 py="${FER_PYTHON:-python3}"
+tflite_py="${FER_TFLITE_PYTHON:-}"
 cpus="${FER_PI_CPUS:-cortex-a72 cortex-a76}"
 frames="${FER_PI_FRAMES:-60}"
 tolerance="${FER_PI_TOLERANCE:-0.02}"
@@ -59,6 +64,7 @@ while [ $# -gt 0 ]; do
     --cpus) cpus="${2:?--cpus needs a list}"; shift ;;
     --frames) frames="${2:?--frames needs a number}"; shift ;;
     --tolerance) tolerance="${2:?--tolerance needs a number}"; shift ;;
+    --tflite-python) tflite_py="${2:?--tflite-python needs a command}"; shift ;;
     --worktree) worktree=1 ;;
     --no-tflite-runtime) tflite=0 ;;
     --rebuild) rebuild=1 ;;
@@ -290,17 +296,33 @@ cp -a "$work/frames" "$guest_out/frames"
 chown -R "$pi_ids" "$guest_src" "$guest_out"
 mkdir "$work/jsonl"
 # x86_64: the host python on the same snapshot (PYTHONPATH: its edge/, not an installed one).
-x86_run() {  # NAME SOURCE [ARGS...]
-  local name="$1" source="$2"
-  shift 2
-  (cd "$work/src" && logged "x86_64-$name" env PYTHONPATH="$work/src" nice -n 10 "$py" -m edge --source "$source" \
+x86_run() {  # PYTHON NAME SOURCE [ARGS...]
+  local python="$1" name="$2" source="$3"
+  shift 3
+  (cd "$work/src" && logged "x86_64-$name" env PYTHONPATH="$work/src" nice -n 10 "$python" -m edge --source "$source" \
     --headless --no-smooth --jsonl "$work/jsonl/x86_64-$name.jsonl" "$@")
 }
-x86_run images samples
-x86_run frames "$work/frames"
-x86_run video samples/demo.mp4 --max-frames "$frames"
+x86_runs() {  # PYTHON SUFFIX [ARGS...]: the photos, the PNG frames and the clip
+  local python="$1" suffix="$2"
+  shift 2
+  x86_run "$python" "images$suffix" samples "$@"
+  x86_run "$python" "frames$suffix" "$work/frames" "$@"
+  x86_run "$python" "video$suffix" samples/demo.mp4 --max-frames "$frames" "$@"
+}
+x86_runs "$py" ""
 x86_backend="$(sed -n 's/.*interpreter \([a-z-]*\),.*/\1/p' "$work/logs/x86_64-images.log" | head -1)"
 say "x86_64 reference: $("$py" -V 2>&1), interpreter ${x86_backend:-?}"
+if [ -z "$tflite_py" ] && [ -x "$repo/.venv-tflite-runtime/bin/python" ]; then
+  tflite_py="$repo/.venv-tflite-runtime/bin/python"
+fi
+tflite_ref=""  # the x86_64 runs the aarch64 tflite-runtime runs are compared with: "" (ai-edge-litert's) or "-tflite"
+if [ "$tflite" = 1 ] && [ -n "$tflite_py" ]; then
+  "$tflite_py" -c "import cv2, numpy, tflite_runtime" 2>/dev/null ||
+    die "--tflite-python '$tflite_py' cannot import cv2, numpy and tflite_runtime"
+  x86_runs "$tflite_py" "-tflite" --interpreter tflite-runtime
+  tflite_ref="-tflite"
+  say "x86_64 reference for tflite-runtime: $("$tflite_py" -V 2>&1), tflite-runtime on this machine"
+fi
 
 # ============================================================================ venvs inside the aarch64 root
 key="$(cat "$work/src/setup.cfg" "$work/src/pyproject.toml" | sha256sum | cut -c1-16)"
@@ -339,16 +361,17 @@ expect_backend() {
   grep -q "interpreter $2," "$work/logs/aarch64-$1.log" ||
     die "aarch64-$1 did not load $2: $(grep -m1 'interpreter' "$work/logs/aarch64-$1.log" || echo 'no start line')"
 }
-runs=()  # "NAME MODE" pairs to compare with x86_64-NAME's reference
-# aarch64_runs VENV CPU TAG BACKEND: the photos, the PNG frames and the clip, each checked to have loaded
-# BACKEND and queued for comparison (PNG and photos strictly, the separately decoded clip by structure)
+runs=()  # "NAME MODE REFERENCE" triples: aarch64-NAME is compared with x86_64-REFERENCE
+# aarch64_runs VENV CPU TAG BACKEND [REFERENCE_SUFFIX]: the photos, the PNG frames and the clip, each checked to
+# have loaded BACKEND and queued for comparison (PNG and photos strictly, the separately decoded clip by structure)
 aarch64_runs() {
-  local venv="$1" cpu="$2" tag="$3" backend="$4" name
+  local venv="$1" cpu="$2" tag="$3" backend="$4" ref="${5:-}" name
   aarch64_run "$venv" "$cpu" "images-$cpu-$tag" /home/pi/fer-edge/samples
   aarch64_run "$venv" "$cpu" "frames-$cpu-$tag" /home/pi/pi-check/frames
   aarch64_run "$venv" "$cpu" "video-$cpu-$tag" /home/pi/fer-edge/samples/demo.mp4 --max-frames "$frames"
   for name in images frames video; do expect_backend "$name-$cpu-$tag" "$backend"; done
-  runs+=("images-$cpu-$tag strict" "frames-$cpu-$tag strict" "video-$cpu-$tag decoded")
+  runs+=("images-$cpu-$tag strict images$ref" "frames-$cpu-$tag strict frames$ref"
+        "video-$cpu-$tag decoded video$ref")
 }
 
 # ================================================================================== 4. ai-edge-litert venv
@@ -401,8 +424,9 @@ if [ "$tflite" = 1 ]; then
     '. ~/.venvs/fer-edge-tflite/bin/activate; cd ~/fer-edge; pip install --no-deps .'; then
     tflite_versions="$(versions fer-edge-tflite)"
     say "venv: $tflite_versions (no ai-edge-litert: the automatic fallback must pick tflite-runtime)"
-    aarch64_runs fer-edge-tflite "$first_cpu" tflite tflite-runtime
-    tflite_result="installed ($tflite_versions); --interpreter auto fell back to it"
+    aarch64_runs fer-edge-tflite "$first_cpu" tflite tflite-runtime "$tflite_ref"
+    tflite_result="installed ($tflite_versions); --interpreter auto fell back to it; compared with \
+$([ -n "$tflite_ref" ] && echo "tflite-runtime on x86_64" || echo "ai-edge-litert on x86_64 (no --tflite-python)")"
   else
     tflite_result="DID NOT INSTALL: $(grep -E '^(ERROR|error)' "$work/logs/venv-tflite.log" | tail -n 2 | tr '\n' ' ')"
     say "tflite-runtime: $tflite_result (log: logs/venv-tflite.log)"
@@ -413,10 +437,10 @@ fi
 step "compare every frame with x86_64"
 failed=0 results=()
 for entry in "${runs[@]}"; do
-  name="${entry% *}" mode="${entry#* }" kind="${entry%%-*}"
+  read -r name mode reference <<<"$entry"
   args=(--tolerance "$tolerance" --name "$name")
   [ "$mode" = strict ] || args+=(--decoded)
-  if "$py" "$repo/scripts/pi_compare.py" "$work/jsonl/x86_64-$kind.jsonl" "$work/jsonl/aarch64-$name.jsonl" \
+  if "$py" "$repo/scripts/pi_compare.py" "$work/jsonl/x86_64-$reference.jsonl" "$work/jsonl/aarch64-$name.jsonl" \
     "${args[@]}" >"$work/logs/compare-$name.log" 2>&1; then :; else failed=1; fi
   sed 's/^/    /' "$work/logs/compare-$name.log" | grep -v '^    *frame ' || true
   results+=("$(tail -n 1 "$work/logs/compare-$name.log")")

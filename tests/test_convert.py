@@ -155,3 +155,18 @@ def test_fer_eval_flip_agrees_between_keras_and_tflite(tiny_run, tiny_tflite, ti
         results[name] = json.loads(out.read_text())
     assert results["keras"]["flip"] is True
     assert [r["accuracy"] for r in results["keras"]["results"]] == [r["accuracy"] for r in results["tflite"]["results"]]
+
+
+def test_conversion_runs_on_tensorflow_whatever_backend_trained(tiny_run, tiny_kaggle, tmp_path):
+    """KERAS_BACKEND=torch (the faster training backend on a CPU) left set in the shell must not break fer-convert."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KERAS_BACKEND": "torch"}
+    argv = [str(tiny_run / "model.keras"), "--data", str(tiny_kaggle), "--out-dir", str(tmp_path),
+            "--max-drop", "100", "--calib-size", "21"]
+    done = subprocess.run([sys.executable, "-m", "convert", *argv], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "KERAS_BACKEND=torch ignored" in done.stderr
+    assert (tmp_path / "fer_compact_int8.tflite").stat().st_size > 0

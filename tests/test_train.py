@@ -69,6 +69,33 @@ def test_init_restarts_from_a_trained_model(tiny_run, tiny_kaggle, tmp_path):
     assert json.loads((tmp_path / "report.json").read_text())["config"]["init"] == str(tiny_run / "model.keras")
 
 
+def test_a_warm_start_records_its_history_and_continues_the_stream(tiny_run, tiny_kaggle, tmp_path, monkeypatch):
+    """The model carries the record of the run it started from, through --resume too, and its data
+    stream starts after the starting model's epochs instead of replaying them."""
+    import train.fit as fit
+    from edge.model_file import read_info
+
+    seeds = []
+    real = fit.make_dataset
+
+    def recording(*args, **kwargs):
+        if kwargs["training"]:
+            seeds.append(kwargs["seed"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fit, "make_dataset", recording)
+    out = tmp_path / "warm"
+    options = TrainOptions(data=tiny_kaggle, out=out, epochs=1, width=4, batch_size=16, warmup_epochs=0,
+                           val_fraction=0.2, init=tiny_run / "model.keras")
+    fit.train(options)
+    fit.train(TrainOptions(**{**options.__dict__, "epochs": 2, "init": None, "resume": True}))
+    assert seeds == [options.seed + 8, options.seed + 9]  # tiny_run trained for 8 epochs
+    training = read_info(out / "last.keras").training  # model.keras may hold epoch 1 (the best one)
+    assert training["run"] == "warm" and training["epochs"] == 2
+    assert training["init"]["path"] == str(tiny_run / "model.keras")
+    assert training["init"]["training"]["epochs"] == 8 and training["init"]["training"]["init"] is None
+
+
 def test_init_with_another_input_contract_is_refused(tiny_run, tiny_kaggle, tmp_path, capsys):
     argv = [str(tiny_kaggle), "--out", str(tmp_path), "--size", "40", "--init", str(tiny_run / "model.keras")]
     assert train_main(argv) == 2

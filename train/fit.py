@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from edge.contract import FER2013_LABELS, InputSpec, normalize
-from edge.model_file import ModelInfo, embed_in_keras
+from edge.model_file import ModelInfo, embed_in_keras, read_info
 from train.data import FaceSet, load_fer2013, stratified_holdout
 from train.distill import mix_targets, teacher_probabilities
 from train.ferplus import soft_targets, vote_distributions
@@ -345,7 +345,8 @@ def _checkpointer(out: Path, history: dict[str, list[float]], state: dict[str, A
                 info.training["best_epoch"] = epoch + 1
                 atomic_save(self.model, out / "model.keras", info)
             atomic_save(self.model, out / "last.keras", info)
-            atomic_write_text(out / "state.json", json.dumps({"state": state, "history": history}, indent=1))
+            atomic_write_text(out / "state.json", json.dumps({"state": state, "history": history,
+                                                              "training": info.training}, indent=1))
             log.info("epoch %d: val_accuracy %.4f (best %.4f at epoch %d)", epoch + 1,
                      logs.get("val_accuracy", float("nan")), state["best_val_accuracy"], state["best_epoch"])
 
@@ -414,6 +415,31 @@ def _saved_run(options: TrainOptions) -> dict[str, Any] | None:
     return None
 
 
+def lineage(options: TrainOptions, saved: dict[str, Any] | None) -> dict[str, Any]:
+    """The training record embedded in the model: this run and, for a warm start, the record of the run
+    its starting weights came from (so a model's whole history travels with it). A resumed run keeps
+    the record it started with; only its length changes."""
+    if saved and "training" in saved:
+        return {**saved["training"], "epochs": options.epochs}
+    record: dict[str, Any] = {
+        "run": options.out.resolve().name, "data": str(options.data), "arch": options.arch,
+        "epochs": options.epochs, "init": None,
+        "validation": f"seeded stratified holdout of Training ({options.val_fraction}, seed {options.seed})"}
+    if options.init is not None:
+        before = read_info(options.init)
+        record["init"] = {"path": str(options.init), "training": before.training if before else {}}
+    return record
+
+
+def epochs_before(training: dict[str, Any]) -> int:
+    """How many epochs the starting weights of a run were trained for, through every warm start."""
+    init = training.get("init")
+    if not isinstance(init, dict):
+        return 0
+    earlier = init.get("training") or {}
+    return int(earlier.get("epochs") or 0) + epochs_before(earlier)
+
+
 def train(options: TrainOptions) -> dict[str, Any]:
     """Run one training; returns the report (also written to `out/report.json`)."""
     import keras
@@ -443,9 +469,11 @@ def train(options: TrainOptions) -> dict[str, Any]:
                  options.teacher_weight)
         targets = mix_targets(targets, teacher, options.teacher_weight)
     saved = _saved_run(options)
-    # The training stream (order and augmentation) is a function of its seed, so a resumed run seeds it
-    # with the epoch it resumes after: the same seed would replay epoch 1's batches, not continue.
-    stream_seed = options.seed + (saved["state"]["epoch"] if saved else 0)
+    training = lineage(options, saved)
+    # The training stream (order and augmentation) is a function of its seed, so it is seeded with the
+    # epochs the weights have already seen (a resumed run's, a warm start's starting model's): the same
+    # seed would replay the first epochs' batches, not continue.
+    stream_seed = options.seed + epochs_before(training) + (saved["state"]["epoch"] if saved else 0)
     train_data = make_dataset(splits.train, spec, options.batch_size, training=True, seed=stream_seed,
                               weights=weights, targets=targets, augmentation=Augmentation(erasing=options.erasing),
                               mixup=options.mixup)
@@ -475,10 +503,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
     phases = [(0, options.freeze_epochs, 1.0, False), (options.freeze_epochs, options.epochs, 0.1, True)] \
         if frozen else [(0, options.epochs, 1.0, True)]
     info = ModelInfo(labels=list(FER2013_LABELS), input=spec, variant="keras", architecture=model.name,
-                     training={"data": str(options.data), "arch": options.arch, "epochs": options.epochs,
-                               "init": None if options.init is None else str(options.init),
-                               "validation": f"seeded stratified holdout of Training ({options.val_fraction}, "
-                                             f"seed {options.seed})"})
+                     training=training)
     callbacks_common = [_checkpointer(options.out, history, state, info)]
     if options.swa_start:
         callbacks_common.insert(0, _averager(options.out, state, info, options.swa_start))
