@@ -147,6 +147,8 @@ def test_mobilenetv2_loads_offline_imagenet_weights():
     (["{data}", "--epochs", "0"], "epochs must be at least 1"),
     (["{data}", "--val-fraction", "1.5"], "val_fraction must be between 0 and 1"),
     (["{data}", "--arch", "mobilenetv2", "--weights", "/no/such.h5"], "no such weights file"),
+    (["{data}", "--cutmix", "1.5"], "cutmix must be between 0 and 1"),
+    (["{data}", "--cutmix", "0.5", "--mixup", "0.2"], "choose mixup or cutmix"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, tiny_kaggle, tmp_path, capsys):
     argv = [a.format(missing=tmp_path / "absent", data=tiny_kaggle) for a in argv] + ["--out", str(tmp_path)]
@@ -249,9 +251,35 @@ def test_mixup_blends_faces_targets_and_weights_alike():
     assert (soft.max(1) < 0.999).mean() > 0.5  # most faces really are blends
 
 
+def test_cutmix_pastes_a_square_and_mixes_targets_by_its_area():
+    import tensorflow as tf
+
+    from train.fit import cut_pairs
+
+    classes = np.arange(64) % 7
+    pixels = tf.constant(np.broadcast_to(classes[:, None, None, None], (64, 48, 48, 1)).astype("float32"))
+    targets = tf.constant(np.eye(7, dtype="float32")[classes])
+    weights = tf.constant((classes + 1).astype("float32"))
+    mixed, soft, weight = (t.numpy() for t in cut_pairs(pixels, targets, weights, share=1.0))
+    assert np.allclose(soft.sum(1), 1.0) and (soft.max(1) >= 0.5 - 1e-6).all()
+    for face, target, own in zip(mixed[..., 0], soft, classes):
+        pasted = face != own
+        if pasted.any():
+            rows, cols = np.nonzero(pasted)
+            assert (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1) == pasted.sum()  # one rectangle
+            assert target[own] == pytest.approx(1 - pasted.mean(), abs=1e-5)
+    assert np.allclose(weight, soft @ np.arange(1, 8), atol=1e-5)
+    assert (soft.max(1) < 0.999).mean() > 0.5  # most faces really are mixed
+    kept, kept_targets, _ = cut_pairs(pixels, targets, weights, share=0.0)
+    assert np.array_equal(kept.numpy(), pixels.numpy()) and np.array_equal(kept_targets.numpy(), targets.numpy())
+
+
 def test_training_runs_with_erasing_and_mixup(tiny_kaggle, tmp_path):
     from train.fit import train
 
     report = train(TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=1, width=4, batch_size=16, warmup_epochs=0,
                                 val_fraction=0.2, erasing=0.5, mixup=0.2))
     assert report["config"]["erasing"] == 0.5 and report["config"]["mixup"] == 0.2
+    report = train(TrainOptions(data=tiny_kaggle, out=tmp_path / "cutmix", epochs=1, width=4, batch_size=16,
+                                warmup_epochs=0, val_fraction=0.2, cutmix=0.5))
+    assert report["config"]["cutmix"] == 0.5

@@ -45,6 +45,9 @@ def parser() -> argparse.ArgumentParser:
                    help="random erasing: share of training faces with one rectangle replaced by noise")
     p.add_argument("--mixup", type=float, default=d.mixup, metavar="ALPHA",
                    help="mixup: blend training faces and targets in pairs, Beta(ALPHA, ALPHA) (0 = off)")
+    p.add_argument("--cutmix", type=float, default=d.cutmix, metavar="SHARE",
+                   help="cutmix: share of training faces with a square (up to half the face) pasted from another "
+                        "face, targets mixed by area (0 = off; not with --mixup)")
     p.add_argument("--swa-start", type=int, default=d.swa_start, metavar="EPOCH",
                    help="stochastic weight averaging: from this epoch on, hold the learning rate at --swa-lr and "
                         "average the weights of each epoch into model.keras (0 = off; early stopping is off with it)")
@@ -74,6 +77,7 @@ def options_from(args: argparse.Namespace) -> TrainOptions:
         ferplus=args.ferplus, ferplus_weight=args.ferplus_weight,
         teachers=tuple(args.teacher), teacher_weight=args.teacher_weight,
         val_fraction=args.val_fraction, patience=args.patience, erasing=args.erasing, mixup=args.mixup,
+        cutmix=args.cutmix,
         swa_start=args.swa_start, swa_lr=args.swa_lr, seed=args.seed, width=args.width,
         alpha=args.alpha, size=args.size, weights=None if args.weights == "none" else args.weights,
         freeze_epochs=args.freeze_epochs, strategy=args.strategy, mixed_precision=args.mixed_precision,

@@ -67,6 +67,9 @@ class TrainOptions:
     """Random erasing: the share of training faces that get one random rectangle replaced by noise."""
     mixup: float = 0.0
     """Mixup: blend training faces and their targets in pairs, Beta(mixup, mixup) (0 = off; 0.2 is usual)."""
+    cutmix: float = 0.0
+    """CutMix: the share of training faces that get a square from another face of the batch pasted in
+    (up to half the face; target and loss weight mixed by area). 0 = off. Not together with mixup."""
     swa_start: int = 0
     """Stochastic weight averaging: from this epoch (1-based) on, the learning rate stays at `swa_lr` and
     the weights at each epoch's end are averaged; the average, with batch-norm statistics recomputed on
@@ -111,8 +114,11 @@ class TrainOptions:
         for name in ("ferplus_weight", "teacher_weight"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
-        if not 0.0 <= self.erasing <= 1.0 or self.mixup < 0:
-            raise ValueError(f"erasing must be between 0 and 1 and mixup at least 0, got {self.erasing}, {self.mixup}")
+        if not 0.0 <= self.erasing <= 1.0 or not 0.0 <= self.cutmix <= 1.0 or self.mixup < 0:
+            raise ValueError(f"erasing and cutmix must be between 0 and 1 and mixup at least 0, "
+                             f"got {self.erasing}, {self.cutmix}, {self.mixup}")
+        if self.mixup and self.cutmix:
+            raise ValueError("choose mixup or cutmix, not both")
         if self.learning_rate <= 0 or self.swa_lr <= 0:
             raise ValueError(f"learning rates must be positive, got {self.learning_rate} and {self.swa_lr}")
         if not 0 <= self.swa_start <= self.epochs:
@@ -245,13 +251,45 @@ def mix_pairs(pixels, targets, weights, alpha: float):
     return blend(pixels), blend(targets), None if weights is None else blend(weights)
 
 
+def cut_pairs(pixels, targets, weights, share: float):
+    """CutMix: in `share` of the faces, a square from another face of the batch (same place) is pasted in.
+
+    The square covers a uniform 0-50% of the face, so each face stays the larger part of its own mix;
+    its target and loss weight are mixed by the pasted area.
+    """
+    import tensorflow as tf
+
+    n = tf.shape(pixels)[0]
+    height, width = tf.shape(pixels)[1], tf.shape(pixels)[2]
+    cut = tf.where(tf.random.uniform([n]) < share, tf.random.uniform([n], 0.0, 0.5), 0.0)
+    side_h = tf.cast(tf.round(tf.sqrt(cut) * tf.cast(height, tf.float32)), tf.int32)
+    side_w = tf.cast(tf.round(tf.sqrt(cut) * tf.cast(width, tf.float32)), tf.int32)
+    top = tf.cast(tf.random.uniform([n]) * tf.cast(height - side_h + 1, tf.float32), tf.int32)
+    left = tf.cast(tf.random.uniform([n]) * tf.cast(width - side_w + 1, tf.float32), tf.int32)
+    rows = tf.range(height)[None, :, None]
+    cols = tf.range(width)[None, None, :]
+    inside = ((rows >= top[:, None, None]) & (rows < (top + side_h)[:, None, None])
+              & (cols >= left[:, None, None]) & (cols < (left + side_w)[:, None, None]))
+    mask = tf.cast(inside, pixels.dtype)[..., None]
+    partner = tf.random.shuffle(tf.range(n))
+    pasted = tf.reduce_mean(mask, axis=[1, 2, 3])  # the share actually pasted, after rounding
+
+    def blend(x):
+        s = tf.reshape(pasted, [-1] + [1] * (len(x.shape) - 1))
+        return (1 - s) * x + s * tf.gather(x, partner)
+
+    mixed = pixels * (1 - mask) + tf.gather(pixels, partner) * mask
+    return mixed, blend(targets), None if weights is None else blend(weights)
+
+
 def make_dataset(faces: FaceSet, spec: InputSpec, batch_size: int, *, training: bool, seed: int,
                  weights: np.ndarray | None = None, targets: np.ndarray | None = None,
-                 augmentation: Augmentation = Augmentation(), mixup: float = 0.0):
+                 augmentation: Augmentation = Augmentation(), mixup: float = 0.0, cutmix: float = 0.0):
     """A tf.data pipeline: uint8 pixels -> (augment) -> the contract's normalize -> batches.
 
     `targets` are per-face class distributions (soft labels); by default the one-hot labels.
-    `mixup` > 0 blends training faces in pairs (the Beta distribution's alpha; see `mix_pairs`).
+    `mixup` > 0 blends training faces in pairs (the Beta distribution's alpha; see `mix_pairs`);
+    `cutmix` > 0 pastes squares between them in that share of the faces (see `cut_pairs`).
     """
     import tensorflow as tf
 
@@ -274,6 +312,9 @@ def make_dataset(faces: FaceSet, spec: InputSpec, batch_size: int, *, training: 
         pixels = normalize(pixels, spec)
         if training and mixup > 0:
             pixels, batch_targets, weight = mix_pairs(pixels, batch_targets, rest[0] if rest else None, mixup)
+            rest = () if weight is None else (weight,)
+        if training and cutmix > 0:
+            pixels, batch_targets, weight = cut_pairs(pixels, batch_targets, rest[0] if rest else None, cutmix)
             rest = () if weight is None else (weight,)
         return (pixels, batch_targets, *rest)
 
@@ -476,7 +517,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
     stream_seed = options.seed + epochs_before(training) + (saved["state"]["epoch"] if saved else 0)
     train_data = make_dataset(splits.train, spec, options.batch_size, training=True, seed=stream_seed,
                               weights=weights, targets=targets, augmentation=Augmentation(erasing=options.erasing),
-                              mixup=options.mixup)
+                              mixup=options.mixup, cutmix=options.cutmix)
     val_data = make_dataset(splits.val, spec, 256, training=False, seed=options.seed)
 
     history: dict[str, list[float]] = {}
