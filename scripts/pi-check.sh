@@ -14,7 +14,8 @@ frames of samples/demo.mp4 (as lossless PNG frames, and as the video itself) and
 with the same runs on this x86_64 machine (scripts/pi_compare.py). Then does the same with
 tflite-runtime 2.14 (numpy<2) instead of ai-edge-litert, in a second venv, compared with the same runtime on
 this machine when --tflite-python gives one (else with the ai-edge-litert runs: two runtimes, whose int8
-rounding can differ by an output step or two). Ends with PASS or FAIL and the time of each step. Timings under emulation say nothing about speed on a Pi: only correctness.
+rounding can differ by an output step or two). Ends with PASS or FAIL and the time of each step.
+Timings under emulation say nothing about speed on a Pi: only correctness.
 
 options (each also settable by the environment variable in brackets):
   --cache DIR        cache: root file system, venvs, pip cache [FER_PI_CACHE, default

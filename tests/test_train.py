@@ -86,12 +86,12 @@ def test_a_warm_start_records_its_history_and_continues_the_stream(tiny_run, tin
     monkeypatch.setattr(fit, "make_dataset", recording)
     out = tmp_path / "warm"
     options = TrainOptions(data=tiny_kaggle, out=out, epochs=1, width=4, batch_size=16, warmup_epochs=0,
-                           val_fraction=0.2, init=tiny_run / "model.keras")
+                           val_fraction=0.2, init=tiny_run / "model.keras", arch="vgg")  # arch: ignored
     fit.train(options)
     fit.train(TrainOptions(**{**options.__dict__, "epochs": 2, "init": None, "resume": True}))
     assert seeds == [options.seed + 8, options.seed + 9]  # tiny_run trained for 8 epochs
     training = read_info(out / "last.keras").training  # model.keras may hold epoch 1 (the best one)
-    assert training["run"] == "warm" and training["epochs"] == 2
+    assert training["run"] == "warm" and training["epochs"] == 2 and training["arch"] == "compact"
     assert training["init"]["path"] == str(tiny_run / "model.keras")
     assert training["init"]["training"]["epochs"] == 8 and training["init"]["training"]["init"] is None
 

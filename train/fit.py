@@ -469,6 +469,7 @@ def lineage(options: TrainOptions, saved: dict[str, Any] | None) -> dict[str, An
     if options.init is not None:
         before = read_info(options.init)
         record["init"] = {"path": str(options.init), "training": before.training if before else {}}
+        record["arch"] = record["init"]["training"].get("arch", options.arch)  # the starting model's, not --arch
     return record
 
 
