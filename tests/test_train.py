@@ -35,8 +35,9 @@ def test_resume_continues_from_the_last_checkpoint(tiny_kaggle, tmp_path):
     assert report["epochs_run"] == 2 and len(report["history"]["loss"]) == 2
 
 
-def test_resume_does_not_replay_the_first_epochs(tiny_kaggle, tmp_path, monkeypatch):
-    """Order and augmentation follow the stream's seed; a resumed run must not reuse epoch 1's."""
+@pytest.fixture
+def stream_seeds(monkeypatch) -> list[int]:
+    """The seed of every training stream `train.fit.train` builds, in order."""
     import train.fit as fit
 
     seeds = []
@@ -48,10 +49,17 @@ def test_resume_does_not_replay_the_first_epochs(tiny_kaggle, tmp_path, monkeypa
         return real(*args, **kwargs)
 
     monkeypatch.setattr(fit, "make_dataset", recording)
+    return seeds
+
+
+def test_resume_does_not_replay_the_first_epochs(tiny_kaggle, tmp_path, stream_seeds):
+    """Order and augmentation follow the stream's seed; a resumed run must not reuse epoch 1's."""
+    import train.fit as fit
+
     options = TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=1, width=4, batch_size=16, warmup_epochs=0)
     fit.train(options)
     fit.train(TrainOptions(**{**options.__dict__, "epochs": 2, "resume": True}))
-    assert seeds == [options.seed, options.seed + 1]
+    assert stream_seeds == [options.seed, options.seed + 1]
 
 
 def test_init_restarts_from_a_trained_model(tiny_run, tiny_kaggle, tmp_path):
@@ -69,27 +77,18 @@ def test_init_restarts_from_a_trained_model(tiny_run, tiny_kaggle, tmp_path):
     assert json.loads((tmp_path / "report.json").read_text())["config"]["init"] == str(tiny_run / "model.keras")
 
 
-def test_a_warm_start_records_its_history_and_continues_the_stream(tiny_run, tiny_kaggle, tmp_path, monkeypatch):
+def test_a_warm_start_records_its_history_and_continues_the_stream(tiny_run, tiny_kaggle, tmp_path, stream_seeds):
     """The model carries the record of the run it started from, through --resume too, and its data
     stream starts after the starting model's epochs instead of replaying them."""
     import train.fit as fit
     from edge.model_file import read_info
 
-    seeds = []
-    real = fit.make_dataset
-
-    def recording(*args, **kwargs):
-        if kwargs["training"]:
-            seeds.append(kwargs["seed"])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(fit, "make_dataset", recording)
     out = tmp_path / "warm"
     options = TrainOptions(data=tiny_kaggle, out=out, epochs=1, width=4, batch_size=16, warmup_epochs=0,
                            val_fraction=0.2, init=tiny_run / "model.keras", arch="vgg")  # arch: ignored
     fit.train(options)
     fit.train(TrainOptions(**{**options.__dict__, "epochs": 2, "init": None, "resume": True}))
-    assert seeds == [options.seed + 8, options.seed + 9]  # tiny_run trained for 8 epochs
+    assert stream_seeds == [options.seed + 8, options.seed + 9]  # tiny_run trained for 8 epochs
     training = read_info(out / "last.keras").training  # model.keras may hold epoch 1 (the best one)
     assert training["run"] == "warm" and training["epochs"] == 2 and training["arch"] == "compact"
     assert training["init"]["path"] == str(tiny_run / "model.keras")
@@ -235,15 +234,22 @@ def test_random_erasing_replaces_one_rectangle_per_chosen_face():
         assert 0.015 < mask.mean() < 0.26 and mask.sum() / box > 0.95  # one filled rectangle
 
 
-def test_mixup_blends_faces_targets_and_weights_alike():
+def _labelled_batch(side: int):
+    """64 flat faces whose pixel value is their class (0-6), one-hot targets, loss weights class + 1."""
     import tensorflow as tf
+
+    classes = np.arange(64) % 7
+    pixels = tf.constant(np.broadcast_to(classes[:, None, None, None], (64, side, side, 1)).astype("float32"))
+    targets = tf.constant(np.eye(7, dtype="float32")[classes])
+    weights = tf.constant((classes + 1).astype("float32"))
+    return classes, pixels, targets, weights
+
+
+def test_mixup_blends_faces_targets_and_weights_alike():
 
     from train.fit import mix_pairs
 
-    classes = np.arange(64) % 7
-    pixels = tf.constant(np.broadcast_to(classes[:, None, None, None], (64, 4, 4, 1)).astype("float32"))
-    targets = tf.constant(np.eye(7, dtype="float32")[classes])
-    weights = tf.constant((classes + 1).astype("float32"))
+    classes, pixels, targets, weights = _labelled_batch(side=4)
     mixed, soft, weight = (t.numpy() for t in mix_pairs(pixels, targets, weights, alpha=0.4))
     assert np.allclose(soft.sum(1), 1.0) and (soft.max(1) >= 0.5 - 1e-6).all()
     assert np.allclose(mixed.mean(axis=(1, 2, 3)), soft @ np.arange(7), atol=1e-5)
@@ -252,14 +258,10 @@ def test_mixup_blends_faces_targets_and_weights_alike():
 
 
 def test_cutmix_pastes_a_square_and_mixes_targets_by_its_area():
-    import tensorflow as tf
 
     from train.fit import cut_pairs
 
-    classes = np.arange(64) % 7
-    pixels = tf.constant(np.broadcast_to(classes[:, None, None, None], (64, 48, 48, 1)).astype("float32"))
-    targets = tf.constant(np.eye(7, dtype="float32")[classes])
-    weights = tf.constant((classes + 1).astype("float32"))
+    classes, pixels, targets, weights = _labelled_batch(side=48)
     mixed, soft, weight = (t.numpy() for t in cut_pairs(pixels, targets, weights, share=1.0))
     assert np.allclose(soft.sum(1), 1.0) and (soft.max(1) >= 0.5 - 1e-6).all()
     for face, target, own in zip(mixed[..., 0], soft, classes):

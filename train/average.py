@@ -63,7 +63,7 @@ def average_models(paths: list[Path], data: Path, out: Path, seed: int = 1, val_
 
     from edge import __version__
     from edge.contract import FER2013_LABELS
-    from train.data import load_fer2013
+    from train.data import holdout_description, load_fer2013
     from train.evaluate import evaluate_splits, predict_keras
     from train.fit import TrainOptions, atomic_save, atomic_write_text, make_splits
     from train.models import load_keras, load_keras_matching
@@ -83,7 +83,7 @@ def average_models(paths: list[Path], data: Path, out: Path, seed: int = 1, val_
     atomic_save(first, out / "model.keras", replace(info, training={**info.training, "averaged": sources}))
     report = {"version": __version__, "averaged": sources, "input": info.input.to_dict(),
               "labels": list(FER2013_LABELS), "model": {"name": first.name, "parameters": int(first.count_params())},
-              "data": str(data), "validation": f"seeded stratified holdout of Training ({val_fraction}, seed {seed})",
+              "data": str(data), "validation": holdout_description(val_fraction, seed),
               "results": results}
     atomic_write_text(out / "report.json", json.dumps(report, indent=1))
     return report

@@ -156,6 +156,11 @@ def load_fer2013(source: Path, spec: InputSpec) -> FaceSet:
     return load_folder(source, spec)
 
 
+def holdout_description(fraction: float, seed: int) -> str:
+    """How `stratified_holdout` chose the validation split, as models and reports record it."""
+    return f"seeded stratified holdout of Training ({fraction}, seed {seed})"
+
+
 def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """A boolean mask picking a seeded, class-stratified `fraction` of the items."""
     if not 0.0 < fraction < 1.0:

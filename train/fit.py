@@ -16,7 +16,7 @@ import numpy as np
 
 from edge.contract import FER2013_LABELS, InputSpec, normalize
 from edge.model_file import ModelInfo, embed_in_keras, read_info
-from train.data import FaceSet, load_fer2013, stratified_holdout
+from train.data import FaceSet, holdout_description, load_fer2013, stratified_holdout
 from train.distill import mix_targets, teacher_probabilities
 from train.ferplus import soft_targets, vote_distributions
 from train.models import ARCHITECTURES, input_spec_for
@@ -208,6 +208,24 @@ def augment_batch(pixels, augmentation: Augmentation):
     return erase_rectangles(pixels, a.erasing) if a.erasing > 0 else pixels
 
 
+def rectangle_masks(height, width, top, left, box_height, box_width):
+    """[n, height, width] booleans, true inside each face's rectangle (all arguments in one dtype)."""
+    import tensorflow as tf
+
+    rows = tf.range(height)[None, :, None]
+    cols = tf.range(width)[None, None, :]
+    return ((rows >= top[:, None, None]) & (rows < (top + box_height)[:, None, None])
+            & (cols >= left[:, None, None]) & (cols < (left + box_width)[:, None, None]))
+
+
+def blend_pairs(x, partner, own_share):
+    """Each row of `x` mixed with row `partner` of it: `own_share` of itself, the rest of its partner."""
+    import tensorflow as tf
+
+    s = tf.reshape(own_share, [-1] + [1] * (len(x.shape) - 1))
+    return s * x + (1 - s) * tf.gather(x, partner)
+
+
 def erase_rectangles(pixels, share: float):
     """Replace one random rectangle (2-25% of the area, aspect 0.3-3.3) by uniform noise in `share` of the faces."""
     import tensorflow as tf
@@ -220,10 +238,7 @@ def erase_rectangles(pixels, share: float):
     w = tf.minimum(tf.sqrt(area / aspect), width)
     top = tf.random.uniform([n]) * (height - h)
     left = tf.random.uniform([n]) * (width - w)
-    rows = tf.range(height)[None, :, None]
-    cols = tf.range(width)[None, None, :]
-    inside = ((rows >= top[:, None, None]) & (rows < (top + h)[:, None, None])
-              & (cols >= left[:, None, None]) & (cols < (left + w)[:, None, None]))
+    inside = rectangle_masks(height, width, top, left, h, w)
     chosen = tf.random.uniform([n, 1, 1]) < share
     mask = tf.cast(inside & chosen, pixels.dtype)[..., None]
     noise = tf.random.uniform(tf.shape(pixels), 0.0, 255.0)
@@ -243,12 +258,8 @@ def mix_pairs(pixels, targets, weights, alpha: float):
     share = first / (first + second)
     share = tf.maximum(share, 1 - share)
     partner = tf.random.shuffle(tf.range(n))
-
-    def blend(x):
-        s = tf.reshape(share, [-1] + [1] * (len(x.shape) - 1))
-        return s * x + (1 - s) * tf.gather(x, partner)
-
-    return blend(pixels), blend(targets), None if weights is None else blend(weights)
+    return (blend_pairs(pixels, partner, share), blend_pairs(targets, partner, share),
+            None if weights is None else blend_pairs(weights, partner, share))
 
 
 def cut_pairs(pixels, targets, weights, share: float):
@@ -266,20 +277,12 @@ def cut_pairs(pixels, targets, weights, share: float):
     side_w = tf.cast(tf.round(tf.sqrt(cut) * tf.cast(width, tf.float32)), tf.int32)
     top = tf.cast(tf.random.uniform([n]) * tf.cast(height - side_h + 1, tf.float32), tf.int32)
     left = tf.cast(tf.random.uniform([n]) * tf.cast(width - side_w + 1, tf.float32), tf.int32)
-    rows = tf.range(height)[None, :, None]
-    cols = tf.range(width)[None, None, :]
-    inside = ((rows >= top[:, None, None]) & (rows < (top + side_h)[:, None, None])
-              & (cols >= left[:, None, None]) & (cols < (left + side_w)[:, None, None]))
-    mask = tf.cast(inside, pixels.dtype)[..., None]
+    mask = tf.cast(rectangle_masks(height, width, top, left, side_h, side_w), pixels.dtype)[..., None]
     partner = tf.random.shuffle(tf.range(n))
-    pasted = tf.reduce_mean(mask, axis=[1, 2, 3])  # the share actually pasted, after rounding
-
-    def blend(x):
-        s = tf.reshape(pasted, [-1] + [1] * (len(x.shape) - 1))
-        return (1 - s) * x + s * tf.gather(x, partner)
-
+    kept = 1 - tf.reduce_mean(mask, axis=[1, 2, 3])  # the share of its own face, after rounding
     mixed = pixels * (1 - mask) + tf.gather(pixels, partner) * mask
-    return mixed, blend(targets), None if weights is None else blend(weights)
+    return (mixed, blend_pairs(targets, partner, kept),
+            None if weights is None else blend_pairs(weights, partner, kept))
 
 
 def make_dataset(faces: FaceSet, spec: InputSpec, batch_size: int, *, training: bool, seed: int,
@@ -465,7 +468,7 @@ def lineage(options: TrainOptions, saved: dict[str, Any] | None) -> dict[str, An
     record: dict[str, Any] = {
         "run": options.out.resolve().name, "data": str(options.data), "arch": options.arch,
         "epochs": options.epochs, "init": None,
-        "validation": f"seeded stratified holdout of Training ({options.val_fraction}, seed {options.seed})"}
+        "validation": holdout_description(options.val_fraction, options.seed)}
     if options.init is not None:
         before = read_info(options.init)
         record["init"] = {"path": str(options.init), "training": before.training if before else {}}

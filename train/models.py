@@ -11,6 +11,7 @@ from keras import layers
 
 from edge.contract import FER2013_LABELS, InputSpec
 from edge.model_file import ModelFileError, ModelInfo, read_info
+from train.data import holdout_description
 
 ARCHITECTURES = ("compact", "vgg", "mobilenetv2")
 DEFAULT_WIDTH = {"compact": 16, "vgg": 24}
@@ -161,8 +162,7 @@ def _info_from_report(report: Path) -> ModelInfo | None:
                      variant="keras", architecture=data.get("model", {}).get("name", ""),
                      training={"data": config.get("data"), "arch": config.get("arch"),
                                "epochs": config.get("epochs"), "best_epoch": data.get("best_epoch"),
-                               "validation": "seeded stratified holdout of Training "
-                                             f"({config.get('val_fraction')}, seed {config.get('seed')})"})
+                               "validation": holdout_description(config.get("val_fraction"), config.get("seed"))})
 
 
 def load_keras_matching(path: Path, spec: InputSpec) -> keras.Model:
