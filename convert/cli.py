@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from convert.quantize import IO_TYPES, VARIANTS
+from edge.help_format import HelpFormatter
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +103,11 @@ def run(options: ConvertOptions) -> list[Path]:
 def parser() -> argparse.ArgumentParser:
     d = ConvertOptions(model=Path("."), data=Path("."))
     p = argparse.ArgumentParser(prog="fer-convert", description=__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("model", type=Path, help="trained model.keras")
     for variant in VARIANTS:
-        p.add_argument(f"--{variant}", dest=variant, action="store_true",
-                       help=f"write the {variant} model (default: --int8 when none is given)")
+        note = " (the default when none is given)" if variant == "int8" else ""
+        p.add_argument(f"--{variant}", dest=variant, action="store_true", help=f"write the {variant} model{note}")
     p.add_argument("--data", type=Path, required=True,
                    help="FER2013 Kaggle root or fer2013.csv (calibration and verification)")
     p.add_argument("--io", type=str, choices=IO_TYPES, default=d.io, help="int8 model input/output type")

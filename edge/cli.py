@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from edge.classify import Classifier
 from edge.detect import DetectorOptions
+from edge.help_format import HelpFormatter
 from edge.interpreter import BACKENDS, NoInterpreterError
 from edge.model_file import ModelFileError
 from edge.pipeline import RecognizerOptions, RunOptions, default_model
@@ -35,10 +36,6 @@ DETECTOR, TRACKER, SOURCE, RECOGNIZER, RUN = (DetectorOptions(), TrackerOptions(
 INTERPRETERS = ("auto", *(b[0] for b in BACKENDS))
 
 
-def _formatter(prog: str) -> argparse.HelpFormatter:
-    return argparse.ArgumentDefaultsHelpFormatter(prog, max_help_position=32)
-
-
 def _add_model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=RECOGNIZER.threads, help="interpreter threads")
     p.add_argument("--interpreter", type=str, choices=INTERPRETERS, default=RECOGNIZER.interpreter,
@@ -48,7 +45,7 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
 
 
 def run_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fer-edge", description=__doc__, formatter_class=_formatter)
+    p = argparse.ArgumentParser(prog="fer-edge", description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--model", type=Path, default=None, help="a .tflite model (default: the shipped int8 model)")
     p.add_argument("--source", type=str, default=SOURCE.source,
                    help="camera index, picam, video file, image, image folder, or rtsp/http URL")
@@ -87,7 +84,7 @@ def bench_parser() -> argparse.ArgumentParser:
 
     d = BenchOptions()
     p = argparse.ArgumentParser(prog="fer-edge bench", description="Latency of models and of the pipeline.",
-                                formatter_class=_formatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--models", type=Path, nargs="+", default=None,
                    help="models to time (default: the shipped int8 and float32 models)")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts to time")
@@ -103,7 +100,8 @@ def bench_parser() -> argparse.ArgumentParser:
 
 
 def cmd_info(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="fer-edge info", description="Print a model's embedded metadata.")
+    p = argparse.ArgumentParser(prog="fer-edge info", description="Print a model's embedded metadata.",
+                                formatter_class=HelpFormatter)
     p.add_argument("model", type=Path, help="a .tflite model")
     args = p.parse_args(argv)
     classifier = Classifier.from_file(args.model)

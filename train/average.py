@@ -94,12 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
+    from edge.help_format import HelpFormatter
     from edge.model_file import ModelFileError
     from train.data import DataError
     from train.metrics import format_summary
 
     p = argparse.ArgumentParser(prog="fer-average", description=main.__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("models", type=Path, nargs="+", help=".keras models of one architecture and input contract")
     p.add_argument("--data", type=Path, required=True, help="FER2013 as fer-train read it (batch-norm statistics "
                    "from its training part; validation and report splits evaluated)")

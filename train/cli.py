@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from edge.help_format import HelpFormatter
 from train.fit import CLASS_WEIGHTING, STRATEGIES, TrainOptions
 from train.models import ARCHITECTURES
 
@@ -15,7 +16,7 @@ DEFAULTS = TrainOptions(data=Path("."))
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fer-train", description=__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     d = DEFAULTS
     p.add_argument("data", type=Path, help="Kaggle FER2013 root (train/, test/), a folder of class folders, "
                    "or fer2013.csv")

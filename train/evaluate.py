@@ -65,11 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     import json
     import sys
 
+    from edge.help_format import HelpFormatter
     from edge.model_file import ModelFileError, write_bytes_atomic
     from train.data import DataError
     from train.metrics import format_summary
 
-    p = argparse.ArgumentParser(prog="fer-eval", description=main.__doc__)
+    p = argparse.ArgumentParser(prog="fer-eval", description=main.__doc__, formatter_class=HelpFormatter)
     p.add_argument("model", type=Path, help="a .keras or .tflite model")
     p.add_argument("data", type=Path, help="Kaggle FER2013 root (evaluates test/), a folder of class folders, "
                    "or fer2013.csv")

@@ -1,0 +1,59 @@
+"""Every command's --help: each option's default said once, nothing meaningless, descriptions as written."""
+
+import re
+
+import pytest
+
+from convert import cli as convert_cli
+from edge import cli as edge_cli
+from train import average, evaluate
+from train import cli as train_cli
+
+COMMANDS = {
+    "fer-edge": (edge_cli.main, []),
+    "fer-edge bench": (edge_cli.main, ["bench"]),
+    "fer-edge info": (edge_cli.main, ["info"]),
+    "fer-train": (train_cli.main, []),
+    "fer-convert": (convert_cli.main, []),
+    "fer-eval": (evaluate.main, []),
+    "fer-average": (average.main, []),
+}
+
+
+def _help(command: str, capsys) -> str:
+    main, argv = COMMANDS[command]
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--help"])
+    assert stop.value.code == 0
+    return capsys.readouterr().out
+
+
+def _option_entries(text: str) -> list[str]:
+    """Each option's or argument's help, joined across its wrapped lines."""
+    listing = text.split("\n\n", 2)[-1]
+    entries: list[str] = []
+    for line in listing.splitlines():
+        if re.match(r"^  \S", line):
+            entries.append(line.strip())
+        elif entries and line.startswith("    "):
+            entries[-1] += " " + line.strip()
+    return entries
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_says_each_default_once_and_only_when_there_is_one(command, capsys):
+    text = _help(command, capsys)
+    assert not re.search(r"\(default: (None|False|\[\])\)", text), text
+    entries = _option_entries(text)
+    assert any(entry.startswith("-h, --help") for entry in entries)
+    for entry in entries:
+        assert entry.count("default:") <= 1, entry
+
+
+def test_run_help_shows_real_defaults_and_keeps_the_command_list(capsys):
+    text = _help("fer-edge", capsys)
+    entries = {entry.split()[0]: entry for entry in _option_entries(text)}
+    assert entries["--threads"].endswith("(default: 1)")
+    assert entries["--max-frames"].endswith("(default: 0)")
+    assert "default" not in entries["--flip"]
+    assert re.search(r"^  fer-edge info MODEL +print", text, re.MULTILINE)
