@@ -1,4 +1,4 @@
-"""Distillation targets: teacher probabilities (flip-averaged) mixed into the training targets."""
+"""Distillation targets: teacher probabilities (flip-averaged, or on each augmented batch) mixed into the targets."""
 
 import json
 
@@ -7,8 +7,8 @@ import pytest
 
 from edge.contract import FER2013_LABELS, InputSpec
 from train.data import load_fer2013
-from train.distill import mix_targets, teacher_probabilities
-from train.fit import TrainOptions, train
+from train.distill import mix_targets, teacher_batches, teacher_probabilities
+from train.fit import TrainOptions, make_dataset, train
 
 
 def test_teacher_probabilities_are_the_flip_averaged_model(tiny_run, tiny_kaggle):
@@ -43,8 +43,44 @@ def test_mix_targets():
         mix_targets(targets, teacher[:, :2], 0.5)
 
 
-def test_training_with_a_teacher_records_it(tiny_run, tiny_kaggle, tmp_path):
-    report = train(TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=1, width=4, batch_size=16, warmup_epochs=0,
-                                teachers=(tiny_run / "model.keras",), teacher_weight=0.7))
+@pytest.mark.parametrize("online", [False, True])
+def test_training_with_a_teacher_records_it(tiny_run, tiny_kaggle, tmp_path, online):
+    report = train(TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=2, width=4, batch_size=16, warmup_epochs=0,
+                                teachers=(tiny_run / "model.keras",), teacher_weight=0.7, teacher_online=online))
     assert report["config"]["teachers"] == [str(tiny_run / "model.keras")]
-    assert json.loads((tmp_path / "report.json").read_text())["config"]["teacher_weight"] == 0.7
+    config = json.loads((tmp_path / "report.json").read_text())["config"]
+    assert config["teacher_weight"] == 0.7 and config["teacher_online"] is online
+    assert len(report["history"]["accuracy"]) == 2
+
+
+def test_online_teachers_see_the_augmented_batch_the_student_gets(tiny_run, tiny_kaggle):
+    import keras
+
+    spec = InputSpec()
+    faces = load_fer2013(tiny_kaggle, spec).split("Training")
+    weights = np.linspace(0.5, 2.0, len(FER2013_LABELS)).astype(np.float32)
+    stream = make_dataset(faces, spec, 16, training=True, seed=3, weights=weights)
+    steps = len(faces) // 16
+    batches = teacher_batches(stream, [tiny_run / "model.keras"] * 2, spec, 0.25, steps)
+    assert batches.num_batches == steps
+    model = keras.models.load_model(tiny_run / "model.keras")
+    seen = []
+    for index in range(2 * steps + 1):  # past the end of one pass: the stream goes on, reshuffled
+        pixels, targets, sample_weights = batches[index]
+        teacher = model.predict_on_batch(pixels)
+        labels = (targets - 0.25 * teacher).argmax(1)
+        np.testing.assert_allclose(targets, 0.75 * np.eye(len(FER2013_LABELS))[labels] + 0.25 * teacher, atol=1e-5)
+        np.testing.assert_allclose(sample_weights, weights[labels])
+        seen.append(pixels)
+    plain = faces.images.astype(np.float32) / 255.0
+    assert not any(np.allclose(pixels, plain[: len(pixels)]) for pixels in seen)  # augmented, not plain faces
+    assert not np.allclose(seen[0], seen[steps])  # the second pass is another shuffle and augmentation
+
+
+def test_online_teachers_need_teachers_and_a_full_batch(tiny_run, tiny_kaggle):
+    with pytest.raises(ValueError, match="needs teachers"):
+        TrainOptions(data=tiny_kaggle, teacher_online=True)
+    stream = make_dataset(load_fer2013(tiny_kaggle, InputSpec()).split("Training"), InputSpec(), 16, training=True,
+                          seed=1)
+    with pytest.raises(ValueError, match="one batch"):
+        teacher_batches(stream, [tiny_run / "model.keras"], InputSpec(), 0.5, steps=0)

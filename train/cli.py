@@ -39,6 +39,9 @@ def parser() -> argparse.ArgumentParser:
                    help="distil from this trained .keras model (repeat for an ensemble; default: none)")
     p.add_argument("--teacher-weight", type=float, default=d.teacher_weight,
                    help="share of the teachers' probabilities in each training target")
+    p.add_argument("--teacher-online", action="store_true",
+                   help="run the teachers on every augmented training batch (the view the student sees) instead "
+                        "of once on the plain faces: consistent targets, a teacher forward pass per face")
     p.add_argument("--val-fraction", type=float, default=d.val_fraction,
                    help="stratified share of train held out to pick the best epoch")
     p.add_argument("--patience", type=int, default=d.patience, help="early-stopping patience in epochs")
@@ -76,7 +79,7 @@ def options_from(args: argparse.Namespace) -> TrainOptions:
         learning_rate=args.lr, warmup_epochs=args.warmup_epochs, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, class_weighting=args.class_weighting,
         ferplus=args.ferplus, ferplus_weight=args.ferplus_weight,
-        teachers=tuple(args.teacher), teacher_weight=args.teacher_weight,
+        teachers=tuple(args.teacher), teacher_weight=args.teacher_weight, teacher_online=args.teacher_online,
         val_fraction=args.val_fraction, patience=args.patience, erasing=args.erasing, mixup=args.mixup,
         cutmix=args.cutmix,
         swa_start=args.swa_start, swa_lr=args.swa_lr, seed=args.seed, width=args.width,

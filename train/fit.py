@@ -17,7 +17,7 @@ import numpy as np
 from edge.contract import FER2013_LABELS, InputSpec, normalize
 from edge.model_file import ModelInfo, embed_in_keras, read_info
 from train.data import FaceSet, holdout_description, load_fer2013, stratified_holdout
-from train.distill import mix_targets, teacher_probabilities
+from train.distill import mix_targets, teacher_batches, teacher_probabilities
 from train.ferplus import soft_targets, vote_distributions
 from train.models import ARCHITECTURES, input_spec_for
 
@@ -59,6 +59,8 @@ class TrainOptions:
     """Trained `.keras` models whose mean probabilities are mixed into the training targets (distillation)."""
     teacher_weight: float = 0.5
     """With `teachers`: the share of the teachers' probabilities in each training target (0..1)."""
+    teacher_online: bool = False
+    """With `teachers`: run them on each augmented training batch instead of once on the plain faces."""
     val_fraction: float = 0.1
     """Seeded, stratified share of the training split held out to pick the best epoch."""
     patience: int = 12
@@ -119,6 +121,8 @@ class TrainOptions:
                              f"got {self.erasing}, {self.cutmix}, {self.mixup}")
         if self.mixup and self.cutmix:
             raise ValueError("choose mixup or cutmix, not both")
+        if self.teacher_online and not self.teachers:
+            raise ValueError("teacher_online needs teachers")
         if self.learning_rate <= 0 or self.swa_lr <= 0:
             raise ValueError(f"learning rates must be positive, got {self.learning_rate} and {self.swa_lr}")
         if not 0 <= self.swa_start <= self.epochs:
@@ -507,7 +511,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
         log.info("FER+ votes for %d of %d training faces, weight %.2f", int((shares.sum(1) > 0).sum()),
                  len(shares), options.ferplus_weight)
         targets = soft_targets(splits.train.labels, shares, options.ferplus_weight)
-    if options.teachers:
+    if options.teachers and not options.teacher_online:
         teacher = teacher_probabilities(list(options.teachers), splits.train, spec)
         log.info("teachers (%d) agree with the training labels on %.1f%% of faces, weight %.2f",
                  len(options.teachers), 100 * float((teacher.argmax(1) == splits.train.labels).mean()),
@@ -522,6 +526,11 @@ def train(options: TrainOptions) -> dict[str, Any]:
     train_data = make_dataset(splits.train, spec, options.batch_size, training=True, seed=stream_seed,
                               weights=weights, targets=targets, augmentation=Augmentation(erasing=options.erasing),
                               mixup=options.mixup, cutmix=options.cutmix)
+    if options.teacher_online:
+        train_data = teacher_batches(train_data, list(options.teachers), spec, options.teacher_weight,
+                                     steps=len(splits.train) // options.batch_size)
+        log.info("teachers (%d) run on every training batch, weight %.2f", len(options.teachers),
+                 options.teacher_weight)
     val_data = make_dataset(splits.val, spec, 256, training=False, seed=options.seed)
 
     history: dict[str, list[float]] = {}
