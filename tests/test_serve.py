@@ -288,13 +288,17 @@ def test_viewers_that_vanish_or_stall_do_not_break_the_pipeline(model, clip, cap
             while received.count(b"--frame") < 2 and len(received) < 10_000_000:
                 received += sock.recv(65536)
             close(sock)  # mid-frame
+        before = running.frame
+        time.sleep(1.0)
+        unhindered = running.frame - before  # this machine's pace now, so a loaded machine does not fail it
         stalled = socket.create_connection(("127.0.0.1", running.live.port), timeout=10)
         stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")  # and never reads
         try:
             before = running.frame
             time.sleep(1.0)
-            assert running.frame - before >= 15, "the pipeline slowed down for a viewer that does not read"
+            assert running.frame - before >= max(1, unhindered // 2), \
+                f"the pipeline slowed down for a viewer that does not read ({unhindered} frames a second before)"
             assert len(read_mjpeg(running.live.port, 2)) == 2, "a new viewer after the faults"
             wait_until(lambda: running.live.viewers == 1, 10, "the vanished viewers to be counted out")
         finally:
