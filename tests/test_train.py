@@ -246,7 +246,6 @@ def _labelled_batch(side: int):
 
 
 def test_mixup_blends_faces_targets_and_weights_alike():
-
     from train.fit import mix_pairs
 
     classes, pixels, targets, weights = _labelled_batch(side=4)
@@ -258,7 +257,6 @@ def test_mixup_blends_faces_targets_and_weights_alike():
 
 
 def test_cutmix_pastes_a_square_and_mixes_targets_by_its_area():
-
     from train.fit import cut_pairs
 
     classes, pixels, targets, weights = _labelled_batch(side=48)
