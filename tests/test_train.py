@@ -157,7 +157,8 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, tiny_kaggle, tmp_path, 
 
 
 def test_compact_is_the_cheap_edge_layout_and_vgg_the_heavy_one():
-    from train.models import build, count_macs, input_spec_for
+    from train.architectures import input_spec_for
+    from train.models import build, count_macs
 
     compact = build("compact", input_spec_for("compact"), 7)
     vgg = build("vgg", input_spec_for("vgg"), 7)
@@ -168,7 +169,8 @@ def test_compact_is_the_cheap_edge_layout_and_vgg_the_heavy_one():
 
 
 def test_weight_decay_reaches_every_kernel():
-    from train.models import build, input_spec_for
+    from train.architectures import input_spec_for
+    from train.models import build
 
     model = build("compact", input_spec_for("compact"), 7, width=4, weight_decay=1e-3)
     regularized = [layer.kernel_regularizer.l2 for layer in model.layers if getattr(layer, "kernel_regularizer", None)]
@@ -213,6 +215,16 @@ def test_resume_continues_the_weight_average(tiny_kaggle, tmp_path):
     train(options)
     report = train(TrainOptions(**{**options.__dict__, "epochs": 3, "resume": True}))
     assert report["epochs_run"] == 3 and report["swa"]["epochs_averaged"] == 3
+
+
+def test_an_unknown_architecture_is_refused_with_the_known_ones(tmp_path):
+    from train.architectures import input_spec_for
+    from train.models import build
+
+    for attempt in (lambda: TrainOptions(data=tmp_path, arch="resnet"), lambda: input_spec_for("resnet"),
+                    lambda: build("resnet", input_spec_for("compact"), 7)):
+        with pytest.raises(ValueError, match="unknown architecture 'resnet' .choose from compact, vgg, mobilenetv2"):
+            attempt()
 
 
 def test_swa_start_after_the_last_epoch_is_refused(tiny_kaggle, tmp_path, capsys):

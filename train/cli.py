@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from edge.help_format import HelpFormatter
+from train.architectures import ARCHITECTURES
 from train.fit import CLASS_WEIGHTING, STRATEGIES, TrainOptions
-from train.models import ARCHITECTURES
 
 DEFAULTS = TrainOptions(data=Path("."))
 

@@ -16,10 +16,10 @@ import numpy as np
 
 from edge.contract import FER2013_LABELS, InputSpec, normalize
 from edge.model_file import ModelInfo, embed_in_keras, read_info
+from train.architectures import check_architecture, input_spec_for
 from train.data import FaceSet, holdout_description, load_fer2013, stratified_holdout
 from train.distill import mix_targets, teacher_batches, teacher_probabilities
 from train.ferplus import soft_targets, vote_distributions
-from train.models import ARCHITECTURES, input_spec_for
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +102,7 @@ class TrainOptions:
     """Use at most this many training images (smoke tests)."""
 
     def __post_init__(self) -> None:
-        if self.arch not in ARCHITECTURES:
-            raise ValueError(f"unknown architecture {self.arch!r} (choose from {', '.join(ARCHITECTURES)})")
+        check_architecture(self.arch)
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {self.strategy!r} (choose from {', '.join(STRATEGIES)})")
         if self.class_weighting not in CLASS_WEIGHTING:

@@ -1,4 +1,4 @@
-"""The two architectures: a compact 48x48 CNN for the edge, and MobileNetV2 transfer learning."""
+"""Keras builders for the architectures (compact and VGG-style 48x48 CNNs, MobileNetV2 transfer) and model loading."""
 
 from __future__ import annotations
 
@@ -11,22 +11,8 @@ from keras import layers
 
 from edge.contract import FER2013_LABELS, InputSpec
 from edge.model_file import ModelFileError, ModelInfo, read_info
+from train.architectures import DEFAULT_WIDTH, check_architecture
 from train.data import holdout_description
-
-ARCHITECTURES = ("compact", "vgg", "mobilenetv2")
-DEFAULT_WIDTH = {"compact": 16, "vgg": 24}
-
-
-def input_spec_for(arch: str, size: int | None = None) -> InputSpec:
-    """The preprocessing contract each architecture is trained with."""
-    if arch in ("compact", "vgg"):
-        side = size or 48
-        return InputSpec(height=side, width=side, channels=1, scale=1.0 / 255.0, offset=0.0)
-    if arch == "mobilenetv2":
-        side = size or 96
-        # MobileNetV2's ImageNet weights expect [-1, 1]; gray faces are replicated to 3 channels.
-        return InputSpec(height=side, width=side, channels=3, scale=2.0 / 255.0, offset=-1.0)
-    raise ValueError(f"unknown architecture {arch!r} (choose from {', '.join(ARCHITECTURES)})")
 
 
 def _conv_bn_relu(x, filters: int, weight_decay: float):
@@ -108,13 +94,12 @@ def build_mobilenetv2(spec: InputSpec, classes: int, alpha: float = 0.35,
 
 def build(arch: str, spec: InputSpec, classes: int, *, width: int | None = None, alpha: float = 0.35,
           weights: str | Path | None = "imagenet", weight_decay: float = 1e-4) -> keras.Model:
+    check_architecture(arch)
     if arch == "compact":
         return build_compact(spec, classes, width=width or DEFAULT_WIDTH[arch], weight_decay=weight_decay)
     if arch == "vgg":
         return build_vgg(spec, classes, width=width or DEFAULT_WIDTH[arch], weight_decay=weight_decay)
-    if arch == "mobilenetv2":
-        return build_mobilenetv2(spec, classes, alpha=alpha, weights=weights)
-    raise ValueError(f"unknown architecture {arch!r} (choose from {', '.join(ARCHITECTURES)})")
+    return build_mobilenetv2(spec, classes, alpha=alpha, weights=weights)
 
 
 def count_macs(model: keras.Model) -> int:
