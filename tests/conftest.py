@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -73,3 +76,12 @@ def need_shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real FER2013 not found at {SHARED_DATA} (integration test)")
     return SHARED_DATA
+
+
+def heavy_modules_after(code: str, timeout: float = 120) -> list[str]:
+    """The training-side frameworks (TensorFlow, Keras, torch) that running `code` in a fresh interpreter imports."""
+    probe = (f"{code}\nimport json, sys\n"
+             "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'torch'})))")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])

@@ -1,13 +1,12 @@
 """Every command's --help: each option's default said once, nothing meaningless, descriptions as written."""
 
 import re
-import subprocess
-import sys
 
 import pytest
 
 from convert import cli as convert_cli
 from edge import cli as edge_cli
+from tests.conftest import heavy_modules_after
 from train import average, evaluate
 from train import cli as train_cli
 
@@ -65,8 +64,5 @@ def test_run_help_shows_real_defaults_and_keeps_the_command_list(capsys):
 def test_help_answers_without_loading_keras_or_tensorflow(module):
     # A fresh interpreter: this test process has Keras loaded already. `--help` must not pay TensorFlow's
     # start-up (seconds, and its C++ log lines before the help) for text it does not need.
-    probe = (f"import sys; from {module} import main\n"
-             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-             "print(sorted(m for m in ('keras', 'tensorflow', 'torch') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout[-500:]
+    code = f"from {module} import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"
+    assert heavy_modules_after(code) == []

@@ -3,8 +3,6 @@
 import json
 import os
 import signal
-import subprocess
-import sys
 
 import pytest
 
@@ -12,7 +10,7 @@ from edge.cli import main as edge_main
 from edge.pipeline import Recognizer, RecognizerOptions, RunOptions, default_model, first_frame, run
 from edge.sinks import JsonlSink, opencv_has_gui
 from edge.sources import FrameSource
-from tests.conftest import ROOT, SAMPLES
+from tests.conftest import ROOT, SAMPLES, heavy_modules_after
 
 DEMO = SAMPLES / "demo.mp4"
 
@@ -164,12 +162,8 @@ def test_display_with_headless_opencv_says_what_to_install(capsys):
 
 
 def test_the_edge_runtime_never_imports_tensorflow():
-    code = ("import sys, edge.cli, edge.pipeline, edge.bench, edge.classify;"
-            "from edge.pipeline import Recognizer; Recognizer();"
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')];"
-            "print(bad); sys.exit(1 if bad else 0)")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
+    code = "import edge.cli, edge.pipeline, edge.bench, edge.classify\nedge.pipeline.Recognizer()"
+    assert heavy_modules_after(code) == []
 
 
 def test_an_output_that_cannot_open_leaves_nothing_behind(tmp_path, capsys):
