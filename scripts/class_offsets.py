@@ -73,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelFileError, DataError, ValueError, OSError) as exc:
         print(f"class_offsets: error: {exc}", file=sys.stderr)
         return 2
-    val_log = np.log(probabilities_of(splits.val) + 1e-6)
+    def log_probabilities(part) -> np.ndarray:
+        return np.log(probabilities_of(part) + 1e-6)  # int8 outputs can be exactly 0
+
+    val_log = log_probabilities(splits.val)
     gains = held_out_gains(val_log, splits.val.labels, args.rounds)
     print(f"held-out gain on validation halves ({args.rounds} rounds): "
           f"{100 * gains.mean():+.2f} points (sd {100 * gains.std():.2f})")
@@ -84,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"validation (in-sample): {100 * accuracy(val_log, splits.val.labels, zero):.2f}% -> "
           f"{100 * accuracy(val_log, splits.val.labels, offsets):.2f}%")
     for name, part in splits.tests.items():
-        log_probs = np.log(probabilities_of(part) + 1e-6)
+        log_probs = log_probabilities(part)
         print(f"{name}: {100 * accuracy(log_probs, part.labels, zero):.2f}% -> "
               f"{100 * accuracy(log_probs, part.labels, offsets):.2f}%")
     return 0
