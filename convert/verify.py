@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from edge.classify import Classifier
+from edge.classify import Classifier, ModelOptions
 from edge.model_file import ModelInfo
 from train.data import FaceSet
 
@@ -38,9 +38,10 @@ class Verification:
 
 
 def verify(keras_probs: np.ndarray, model_content: bytes, info: ModelInfo, faces: FaceSet, split: str,
-           threads: int = 2) -> Verification:
-    """Run the converted flatbuffer through edge's classifier and compare it with the Keras output."""
-    classifier = Classifier(model_content, info, threads=threads, source=split)
+           runtime: ModelOptions = ModelOptions()) -> Verification:
+    """Run the converted flatbuffer through edge's classifier (threads and interpreter from `runtime`)
+    and compare it with the Keras output."""
+    classifier = Classifier(model_content, info, runtime.threads, runtime.interpreter, source=split)
     tflite_probs = classifier.probabilities_of_pixels(faces.images)
     return Verification(
         split=split, n=len(faces),

@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from edge.classify import Classifier
-from edge.pipeline import Recognizer, RecognizerOptions, RunOptions, run
-from edge.sources import SourceOptions
+from edge.classify import Classifier, ModelOptions
+from edge.pipeline import Recognizer, RecognizerOptions
+from edge.runner import RunOptions, run
+from edge.sources import SourceOptions, open_source
 
 
 @dataclass(frozen=True)
@@ -23,9 +24,6 @@ class BenchOptions:
     """Untimed invokes before measuring."""
     runs: int = 300
     """Timed invokes per model and thread count."""
-    flip: bool = False
-    """Time flip-averaged classification (the face and its mirror) instead of the face alone."""
-
     def __post_init__(self) -> None:
         if self.warmup < 0 or self.runs < 1:
             raise ValueError(f"warmup must be >= 0 and runs >= 1 (got {self.warmup}, {self.runs})")
@@ -36,9 +34,9 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def invoke_latency(model: Path, threads: int, options: BenchOptions, interpreter: str = "auto") -> dict[str, Any]:
+def invoke_latency(model: ModelOptions, options: BenchOptions) -> dict[str, Any]:
     """Milliseconds per single-face classification (quantize + invoke + dequantize) of one model."""
-    classifier = Classifier.from_file(model, threads, interpreter, flip=options.flip)
+    classifier = Classifier.from_options(model)
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, size=(1, *classifier.info.input.shape), dtype=np.uint8)
     for _ in range(options.warmup):
@@ -48,14 +46,15 @@ def invoke_latency(model: Path, threads: int, options: BenchOptions, interpreter
         start = time.perf_counter()
         classifier.probabilities_of_pixels(pixels)
         times[i] = (time.perf_counter() - start) * 1000.0
-    return {"model": str(model), "variant": classifier.info.variant, "flip": options.flip, "threads": threads,
-            "interpreter": classifier.backend, "size_kib": round(Path(model).stat().st_size / 1024, 1),
+    path = model.resolved_path
+    return {"model": str(path), "variant": classifier.info.variant, "flip": model.flip, "threads": model.threads,
+            "interpreter": classifier.backend, "size_kib": round(path.stat().st_size / 1024, 1),
             "p50_ms": float(np.percentile(times, 50)), "p90_ms": float(np.percentile(times, 90)),
             "p99_ms": float(np.percentile(times, 99)), "runs": options.runs}
 
 
 def pipeline_figures(video: Path, recognizer_options: RecognizerOptions, max_frames: int = 0,
-                     passes: int = 1) -> dict[str, Any]:
+                     passes: int = 1, capture_thread: bool = True) -> dict[str, Any]:
     """Whole-pipeline FPS, per-stage latency and peak memory on a video file (no display, no drawing).
 
     With several passes over the video, the peak resident memory after each pass shows whether memory
@@ -66,10 +65,11 @@ def pipeline_figures(video: Path, recognizer_options: RecognizerOptions, max_fra
     rss_after_pass = []
     for _ in range(passes):
         recognizer = Recognizer(recognizer_options)
-        summary = run(recognizer, SourceOptions(source=str(video)),
-                      RunOptions(max_frames=max_frames, report_every=0, draw=False))
+        summary = run(recognizer, open_source(SourceOptions(source=str(video))), (),
+                      RunOptions(max_frames=max_frames, report_every=0, draw=False, capture_thread=capture_thread))
         rss_after_pass.append(round(peak_rss_mb(), 1))
-    return {"video": str(video), "model": str(recognizer.model_path), "threads": recognizer_options.threads,
+    return {"video": str(video), "model": str(recognizer.model_path), "threads": recognizer_options.model.threads,
+            "capture": "thread" if capture_thread else "inline",
             "interpreter": recognizer.classifier.backend, **summary.to_dict(),
             "face_frame_share": round(summary.frames_with_faces / max(summary.frames, 1), 4),
             "peak_rss_mb": rss_after_pass[-1], "peak_rss_mb_after_pass": rss_after_pass}

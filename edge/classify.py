@@ -9,19 +9,38 @@ from pathlib import Path
 import numpy as np
 
 from edge.contract import FER2013_LABELS, InputSpec, normalize, to_model_pixels
-from edge.interpreter import load_interpreter
-from edge.model_file import ModelFileError, ModelInfo, read_info, strip_info
+from edge.interpreter import BACKENDS, load_interpreter
+from edge.model_file import ModelFileError, ModelInfo, default_model, read_info, strip_info
+from edge.results import Prediction
 
 log = logging.getLogger(__name__)
 
+INTERPRETERS = ("auto", *(b[0] for b in BACKENDS))
+
 
 @dataclass(frozen=True)
-class Prediction:
-    """One face's emotion: the top label, its probability, and all probabilities in label order."""
+class ModelOptions:
+    """Which emotion model runs, and how: shared by fer-edge, its benchmark, fer-eval and fer-convert's check."""
 
-    label: str
-    score: float
-    probabilities: tuple[float, ...]
+    path: Path | None = None
+    """A .tflite model (None: the shipped int8 model)."""
+    threads: int = 1
+    """Interpreter threads."""
+    interpreter: str = "auto"
+    """auto (ai-edge-litert, then tflite-runtime, then tensorflow.lite) or one of those names."""
+    flip: bool = False
+    """Average each face's probabilities with its mirror image's (about 2x classification time)."""
+
+    def __post_init__(self) -> None:
+        if self.threads < 1:
+            raise ValueError(f"threads must be at least 1, got {self.threads}")
+        if self.interpreter not in INTERPRETERS:
+            raise ValueError(f"unknown interpreter {self.interpreter!r} (choose from {', '.join(INTERPRETERS)})")
+
+    @property
+    def resolved_path(self) -> Path:
+        """The model file that runs."""
+        return Path(self.path) if self.path is not None else default_model()
 
 
 @dataclass(frozen=True)
@@ -85,6 +104,10 @@ class Classifier:
             log.warning("%s has no fer-edge metadata: assuming FER2013 labels and input %s", path, info.input)
         return cls(content, info, threads, interpreter, source=str(path), flip=flip)
 
+    @classmethod
+    def from_options(cls, options: ModelOptions) -> Classifier:
+        return cls.from_file(options.resolved_path, options.threads, options.interpreter, options.flip)
+
     @property
     def labels(self) -> list[str]:
         return self.info.labels
@@ -126,16 +149,15 @@ class Classifier:
             probabilities = (probabilities[:len(pixels)] + probabilities[len(pixels):]) / 2
         return probabilities / np.maximum(probabilities.sum(axis=1, keepdims=True), 1e-12)
 
+    def predict(self, pixels: np.ndarray) -> list[Prediction]:
+        """One prediction per face of contract pixels (n, height, width, channels), uint8."""
+        return [Prediction.of(self.labels, row) for row in self.probabilities_of_pixels(pixels)] if len(pixels) else []
+
     def classify(self, faces: list[np.ndarray]) -> list[Prediction]:
         """Predictions for face crops (any size, BGR or gray, uint8), in one invoke when the model allows."""
         if not faces:
             return []
-        pixels = np.stack([to_model_pixels(face, self.info.input) for face in faces])
-        return [self._prediction(row) for row in self.probabilities_of_pixels(pixels)]
-
-    def _prediction(self, probabilities: np.ndarray) -> Prediction:
-        best = int(probabilities.argmax())
-        return Prediction(self.labels[best], float(probabilities[best]), tuple(float(p) for p in probabilities))
+        return self.predict(np.stack([to_model_pixels(face, self.info.input) for face in faces]))
 
 
 def _guess_info(content: bytes, threads: int, interpreter: str | None) -> ModelInfo:

@@ -16,29 +16,31 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge.classify import Classifier
+from edge.classify import INTERPRETERS, Classifier, ModelOptions
 from edge.detect import DetectorOptions
 from edge.help_format import HelpFormatter
-from edge.interpreter import BACKENDS, NoInterpreterError
-from edge.model_file import ModelFileError
-from edge.pipeline import RecognizerOptions, RunOptions, default_model
-from edge.sinks import SinkError
+from edge.interpreter import NoInterpreterError
+from edge.model_file import ModelFileError, default_model, write_bytes_atomic
+from edge.pipeline import RecognizerOptions
+from edge.runner import RunOptions
+from edge.sinks import Sink, SinkError
 from edge.sources import SourceError, SourceOptions, open_source
 from edge.track import TrackerOptions
 
 if TYPE_CHECKING:
     from edge.serve import LiveServer
+    from edge.timing import StageTimer
 
 log = logging.getLogger("edge")
 
-DETECTOR, TRACKER, SOURCE, RECOGNIZER, RUN = (DetectorOptions(), TrackerOptions(), SourceOptions(),
-                                              RecognizerOptions(), RunOptions())
-INTERPRETERS = ("auto", *(b[0] for b in BACKENDS))
+DETECTOR, TRACKER, SOURCE, RECOGNIZER, RUN, MODEL = (DetectorOptions(), TrackerOptions(), SourceOptions(),
+                                                     RecognizerOptions(), RunOptions(), ModelOptions())
 
 
-def _add_model_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=int, default=RECOGNIZER.threads, help="interpreter threads")
-    p.add_argument("--interpreter", type=str, choices=INTERPRETERS, default=RECOGNIZER.interpreter,
+def add_model_flags(p: argparse.ArgumentParser) -> None:
+    """--threads, --interpreter and --flip: the `ModelOptions` flags, shared by fer-edge and fer-eval."""
+    p.add_argument("--threads", type=int, default=MODEL.threads, help="interpreter threads")
+    p.add_argument("--interpreter", type=str, choices=INTERPRETERS, default=MODEL.interpreter,
                    help="TFLite interpreter package")
     p.add_argument("--flip", action="store_true",
                    help="average each face with its mirror image: more accurate, about 2x classification time")
@@ -51,7 +53,7 @@ def run_parser() -> argparse.ArgumentParser:
                    help="camera index, picam, video file, image, image folder, or rtsp/http URL")
     p.add_argument("--width", type=int, default=SOURCE.width, help="camera frame width")
     p.add_argument("--height", type=int, default=SOURCE.height, help="camera frame height")
-    _add_model_flags(p)
+    add_model_flags(p)
     p.add_argument("--detect-width", type=int, default=DETECTOR.detect_width,
                    help="downscale frames to this width for detection (0 = full size)")
     p.add_argument("--min-face", type=int, default=DETECTOR.min_face, help="smallest face side, frame pixels")
@@ -67,7 +69,11 @@ def run_parser() -> argparse.ArgumentParser:
                       help="show a window (default: when a display is available)")
     view.add_argument("--headless", dest="display", action="store_const", const=False, help="never show a window")
     p.add_argument("--save", type=str, default=None, help="write the annotated video here (.mp4 or .avi)")
-    p.add_argument("--jsonl", type=str, default=None, help="write one JSON object per frame here ('-' = stdout)")
+    p.add_argument("--jsonl", type=str, default=None,
+                   help="write one JSON line per frame here as it is done ('-' = stdout); an existing file is "
+                        "truncated at start unless --append")
+    p.add_argument("--append", action="store_true", help="--jsonl: add to an existing file instead of truncating it")
+    p.add_argument("--loop", action="store_true", help="replay a video, image or folder until Ctrl-C or --max-frames")
     p.add_argument("--max-frames", type=int, default=RUN.max_frames, help="stop after N frames (0 = no limit)")
     p.add_argument("--report-every", type=float, default=RUN.report_every, help="seconds between FPS lines")
     p.add_argument("--quiet", action="store_true", help="no FPS lines or summary on the terminal")
@@ -93,6 +99,8 @@ def bench_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=d.warmup, help="untimed invokes first")
     p.add_argument("--runs", type=int, default=d.runs, help="timed invokes")
     p.add_argument("--video", type=Path, default=None, help="also time the whole pipeline on this video")
+    p.add_argument("--capture", type=str, nargs="+", choices=("thread", "inline"), default=["thread"],
+                   help="pipeline: read frames in a capture thread, in the pipeline's thread, or both side by side")
     p.add_argument("--max-frames", type=int, default=0, help="pipeline: stop after N frames (0 = whole video)")
     p.add_argument("--passes", type=int, default=1, help="pipeline: passes over the video (memory over time)")
     p.add_argument("--json", type=str, default=None, help="also write the figures as JSON here ('-' = stdout)")
@@ -104,7 +112,7 @@ def cmd_info(argv: list[str]) -> int:
                                 formatter_class=HelpFormatter)
     p.add_argument("model", type=Path, help="a .tflite model")
     args = p.parse_args(argv)
-    classifier = Classifier.from_file(args.model)
+    classifier = Classifier.from_options(ModelOptions(path=args.model))
     info = json.loads(classifier.info.to_json())
     info["interpreter"] = classifier.backend
     info["batchable"] = classifier.batchable
@@ -114,82 +122,90 @@ def cmd_info(argv: list[str]) -> int:
 
 def cmd_bench(argv: list[str]) -> int:
     from edge.bench import BenchOptions, format_latency_table, invoke_latency, pipeline_figures
-    from edge.sinks import JsonlSink
 
     args = bench_parser().parse_args(argv)
-    options = BenchOptions(warmup=args.warmup, runs=args.runs, flip=args.flip)
+    options = BenchOptions(warmup=args.warmup, runs=args.runs)
     models = args.models or [default_model(), default_model().with_name(
         default_model().name.replace("_int8", "_float32"))]
-    rows = [invoke_latency(model, threads, options, args.interpreter) for model in models for threads in args.threads]
+    model_options = [ModelOptions(path=model, threads=threads, interpreter=args.interpreter, flip=args.flip)
+                     for model in models for threads in args.threads]
+    rows = [invoke_latency(model, options) for model in model_options]
     print(format_latency_table(rows))
     figures: dict = {"invoke": rows}
     if args.video is not None:
         if not args.video.is_file():
             raise SourceError(f"{args.video}: no such video")
         figures["pipeline"] = []
-        for model in models:
-            for threads in args.threads:
-                row = pipeline_figures(args.video, RecognizerOptions(model=model, threads=threads, flip=args.flip,
-                                                                     interpreter=args.interpreter),
-                                       args.max_frames, args.passes)
+        for model in model_options:
+            for capture in args.capture:
+                row = pipeline_figures(args.video, RecognizerOptions(model=model), args.max_frames, args.passes,
+                                       capture_thread=capture == "thread")
                 figures["pipeline"].append(row)
-                print(f"pipeline {Path(model).name} threads={threads}: {row['fps']:.1f} FPS, "
-                      f"faces in {row['face_frame_share']:.1%} of {row['frames']} frames, "
+                print(f"pipeline {model.resolved_path.name} threads={model.threads} capture={capture}: "
+                      f"{row['fps']:.1f} FPS, faces in {row['face_frame_share']:.1%} of {row['frames']} frames, "
                       f"peak RSS MiB after each pass {row['peak_rss_mb_after_pass']}, stages p50 ms: "
                       + ", ".join(f"{k} {v['p50']:.2f}" for k, v in row["stages_ms"].items()))
-    if args.json:
-        sink = JsonlSink(args.json)
-        sink.write(figures)
-        sink.close()
+    if args.json == "-":
+        print(json.dumps(figures))
+    elif args.json:
+        write_bytes_atomic(Path(args.json), json.dumps(figures).encode())
     return 0
 
 
 def cmd_run(argv: list[str]) -> int:
-    from edge.pipeline import Recognizer, run
+    from edge.pipeline import Recognizer
+    from edge.runner import run
     from edge.sinks import JsonlSink, VideoSink, WindowSink, has_display
 
     args = run_parser().parse_args(argv)
     detector = DetectorOptions(detect_width=args.detect_width, scale_factor=args.scale_factor,
                                min_neighbors=args.min_neighbors, min_face=args.min_face)
+    model = ModelOptions(path=args.model, threads=args.threads, interpreter=args.interpreter, flip=args.flip)
+    run_options = RunOptions(max_frames=args.max_frames, loop=args.loop,
+                             report_every=0 if args.quiet else args.report_every)
+    display = has_display() if args.display is None else args.display
+    if args.token and not args.serve:
+        raise ValueError("--token only applies to --serve")
+    if args.append and not args.jsonl:
+        raise ValueError("--append only applies to --jsonl")
     recognizer = Recognizer(RecognizerOptions(
-        model=args.model, threads=args.threads, interpreter=args.interpreter, flip=args.flip,
-        smooth=not args.no_smooth,
-        detect_every=args.detect_every, detector=detector, tracker=TrackerOptions(smoothing=args.smoothing)))
+        model=model, smooth=not args.no_smooth, detect_every=args.detect_every, detector=detector,
+        tracker=TrackerOptions(smoothing=args.smoothing)))
     info = recognizer.classifier.info
     if not args.quiet:
         log.info("model %s (%s, %s I/O), interpreter %s, %d thread(s)", recognizer.model_path.name, info.variant,
                  info.io_dtype, recognizer.classifier.backend, args.threads)
-    display = has_display() if args.display is None else args.display
-    if args.token and not args.serve:
-        raise ValueError("--token only applies to --serve")
-    source = open_source(SourceOptions(source=args.source, width=args.width, height=args.height))
-    with contextlib.ExitStack() as on_failure:  # If an output cannot be opened, release what was opened.
-        _release_on_failure(on_failure, source)
-        jsonl = _release_on_failure(on_failure, JsonlSink(args.jsonl)) if args.jsonl else None
-        video = _release_on_failure(on_failure, VideoSink(args.save, fps=30.0)) if args.save else None
-        window = _release_on_failure(on_failure, WindowSink()) if display else None
-        live = _release_on_failure(on_failure, _live_server(args)) if args.serve else None
+    source = open_source(SourceOptions(source=args.source, width=args.width, height=args.height, loop=args.loop))
+    sinks: list[Sink] = []
+    with contextlib.ExitStack() as on_failure:  # if an output cannot be opened, release what was opened
+        on_failure.callback(source.close)
+        if args.save:
+            sinks.append(_discard_on_failure(on_failure, VideoSink(args.save, fps=source.fps)))
+        if display:
+            sinks.append(_discard_on_failure(on_failure, WindowSink()))
+        if args.serve:
+            sinks.append(_discard_on_failure(on_failure, _live_server(args, recognizer.timer)))
+        if args.jsonl:  # last: it creates its file at once
+            sinks.append(_discard_on_failure(on_failure, JsonlSink(args.jsonl, append=args.append)))
         on_failure.pop_all()  # all opened: run() owns and closes them from here
-    summary = run(recognizer, source, RunOptions(max_frames=args.max_frames,
-                                                 report_every=0 if args.quiet else args.report_every),
-                  jsonl=jsonl, video=video, window=window, live=live)
+    summary = run(recognizer, source, sinks, run_options)
     if not args.quiet:
         print(summary.format(), file=sys.stderr)
     return 0
 
 
-def _release_on_failure(stack: contextlib.ExitStack, thing):
-    """Register `thing` to be released (a sink's temp file discarded, not committed) if the stack unwinds."""
-    stack.callback(getattr(thing, "discard", thing.close))
-    return thing
+def _discard_on_failure(stack: contextlib.ExitStack, sink: Sink) -> Sink:
+    stack.callback(sink.discard)
+    return sink
 
 
-def _live_server(args: argparse.Namespace) -> LiveServer:
+def _live_server(args: argparse.Namespace, timer: StageTimer) -> LiveServer:
     """The --serve live view, listening; prints its address."""
     from edge.serve import TOKEN_ENV, LiveServer, ServeOptions, parse_address
 
     host, port = parse_address(args.serve)
-    live = LiveServer(ServeOptions(host=host, port=port, token=args.token or os.environ.get(TOKEN_ENV) or None))
+    live = LiveServer(ServeOptions(host=host, port=port, token=args.token or os.environ.get(TOKEN_ENV) or None),
+                      timer)
     log.info("live view: %s%s", live.url, " (add ?token=...)" if live.options.token else "")
     return live
 

@@ -8,28 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Box:
-    """A face box in full-frame pixels."""
-
-    x: int
-    y: int
-    w: int
-    h: int
-
-    def as_list(self) -> list[int]:
-        return [self.x, self.y, self.w, self.h]
-
-    def crop(self, image: np.ndarray) -> np.ndarray:
-        return image[max(self.y, 0):self.y + self.h, max(self.x, 0):self.x + self.w]
-
-    def iou(self, other: Box) -> float:
-        ix = max(0, min(self.x + self.w, other.x + other.w) - max(self.x, other.x))
-        iy = max(0, min(self.y + self.h, other.y + other.h) - max(self.y, other.y))
-        inter = ix * iy
-        union = self.w * self.h + other.w * other.h - inter
-        return inter / union if union else 0.0
+from edge.results import Box
 
 
 @dataclass(frozen=True)

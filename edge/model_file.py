@@ -12,6 +12,7 @@ import json
 import os
 import zipfile
 from dataclasses import asdict, dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,18 @@ from edge import __version__
 from edge.contract import FER2013_LABELS, InputSpec
 
 METADATA_NAME = "fer_edge.json"
+DEFAULT_MODEL_NAME = "fer_compact_int8.tflite"
+
+
+def default_model() -> Path:
+    """The shipped int8 model: `models/` of a checkout, else the installed `edge.models` package."""
+    checkout = Path(__file__).resolve().parent.parent / "models" / DEFAULT_MODEL_NAME
+    if checkout.is_file():
+        return checkout
+    try:
+        return Path(str(resources.files("edge.models") / DEFAULT_MODEL_NAME))
+    except ModuleNotFoundError:
+        return checkout
 
 
 class ModelFileError(ValueError):

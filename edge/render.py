@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from edge.results import FrameResult
+
 # One BGR colour per FER2013 emotion; other labels get grey.
 COLOURS = {"angry": (48, 48, 220), "disgust": (60, 140, 60), "fear": (160, 60, 160), "happy": (40, 200, 250),
            "sad": (200, 120, 40), "surprise": (240, 200, 60), "neutral": (200, 200, 200)}
@@ -21,9 +23,12 @@ class Annotator:
     font_scale: float = 0.55
     """Label text size."""
 
-    def annotate(self, frame: np.ndarray, faces: list, fps: float | None = None) -> np.ndarray:
-        """Draw on `frame` in place and return it; `faces` are `edge.pipeline.Face` results."""
-        for face in faces:
+    show_fps: bool = True
+    """Write the result's FPS in the top-left corner."""
+
+    def annotate(self, frame: np.ndarray, result: FrameResult) -> np.ndarray:
+        """Draw `result`'s faces (and FPS) on `frame` in place and return it."""
+        for face in result.faces:
             box = face.box
             colour = COLOURS.get(face.label, (160, 160, 160))
             cv2.rectangle(frame, (box.x, box.y), (box.x + box.w, box.y + box.h), colour, self.thickness)
@@ -33,6 +38,7 @@ class Annotator:
             cv2.rectangle(frame, (box.x, top), (box.x + tw + 6, top + th + base + 4), colour, cv2.FILLED)
             cv2.putText(frame, text, (box.x + 3, top + th + 2), cv2.FONT_HERSHEY_SIMPLEX, self.font_scale,
                         (0, 0, 0), 1, cv2.LINE_AA)
-        if fps is not None:
-            cv2.putText(frame, f"{fps:.1f} FPS", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 0), 2, cv2.LINE_AA)
+        if self.show_fps:
+            cv2.putText(frame, f"{result.fps:.1f} FPS", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 0), 2,
+                        cv2.LINE_AA)
         return frame

@@ -1,6 +1,6 @@
 """Watch a headless device from a browser: a live page, an MJPEG stream, JSON state and Prometheus metrics.
 
-`LiveServer` is a sink like the others: the run loop calls `publish(frame, record)` once per frame and
+`LiveServer` is a sink like the others: the run loop calls `write(frame, result)` once per frame and
 `close()` at the end. The pipeline thread only drops the latest annotated frame and its record into a
 lock-protected slot; viewer threads encode it (once per frame, shared by all viewers, and only while
 someone watches /stream.mjpg) and send it, so a slow viewer never stalls the pipeline. Standard library
@@ -27,7 +27,8 @@ import cv2
 import numpy as np
 
 from edge.render import COLOURS
-from edge.sinks import SinkError
+from edge.results import SCHEMA, FrameResult
+from edge.sinks import Sink, SinkError
 from edge.timing import StageTimer
 
 log = logging.getLogger(__name__)
@@ -116,10 +117,15 @@ class _HttpServer(ThreadingHTTPServer):
             log.warning("live view: request from %s failed", client_address, exc_info=error)
 
 
-class LiveServer:
-    """The live view of a run: `publish(frame, record)` per frame, `close()` at the end."""
+class LiveServer(Sink):
+    """The live view of a run: `write(frame, result)` per frame, `close()` at the end.
 
-    def __init__(self, options: ServeOptions = ServeOptions()) -> None:
+    `timer` (the recogniser's) gives the per-stage figures on the page and in /metrics.
+    """
+
+    draws = True
+
+    def __init__(self, options: ServeOptions = ServeOptions(), timer: StageTimer | None = None) -> None:
         self.options = options
         self.encoded = 0
         """JPEG encodes done so far (one per frame at most, and none while nobody watches the stream)."""
@@ -127,7 +133,7 @@ class LiveServer:
         self._seq = 0
         self._image: np.ndarray | None = None
         self._record: dict[str, Any] | None = None
-        self._timer: StageTimer | None = None
+        self._timer = timer
         self._frames = self._faces = self._viewers = 0
         self._closed = False
         self._encode_lock = threading.Lock()
@@ -173,19 +179,18 @@ class LiveServer:
         """Clients currently reading /stream.mjpg."""
         return self._viewers
 
-    def publish(self, frame: np.ndarray, record: dict[str, Any], timer: StageTimer | None = None) -> None:
-        """Make `frame` (annotated) and its JSONL-style record the latest; cheap, never blocks on viewers.
+    def write(self, frame: np.ndarray, result: FrameResult) -> None:
+        """Make `frame` (annotated) and its result the latest; cheap, never blocks on viewers.
 
-        The frame is copied only while someone watches the stream; `timer` gives the per-stage figures.
+        The frame is copied only while someone watches the stream.
         """
         image = frame.copy() if self._viewers else None
+        record = result.to_dict()
         with self._cond:
             self._seq += 1
             self._image, self._record = image, record
-            if timer is not None:
-                self._timer = timer
             self._frames += 1
-            self._faces += len(record.get("faces", ()))
+            self._faces += len(result.faces)
             self._cond.notify_all()
 
     def close(self) -> None:
@@ -223,7 +228,8 @@ class LiveServer:
         """The latest record plus "stages_ms" (per-stage p50s)."""
         with self._cond:
             record = self._record
-        base = dict(record) if record is not None else {"frame": None, "time": None, "faces": [], "fps": 0.0}
+        base = dict(record) if record is not None else \
+            {"schema": SCHEMA, "frame": None, "time": None, "source": None, "faces": [], "fps": 0.0, "dropped": 0}
         base["stages_ms"] = {name: s["p50"] for name, s in self.stages().items()}
         return base
 

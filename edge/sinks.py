@@ -1,4 +1,8 @@
-"""Where results go: a window, an annotated video, JSONL events. Each is finalized on close."""
+"""Where results go: JSONL events, an annotated video, a window (the live view is in `edge.serve`).
+
+Every sink has the same shape: `write(frame, result)` once per frame; used as a context manager, a
+clean exit finalises it (`close`) and an error discards what must not be kept (`discard`).
+"""
 
 from __future__ import annotations
 
@@ -6,71 +10,130 @@ import json
 import os
 import re
 import sys
+import time
 from pathlib import Path
-from typing import IO, Any
+from types import TracebackType
+from typing import IO
 
 import cv2
 import numpy as np
+
+from edge.results import FrameResult
 
 
 class SinkError(RuntimeError):
     """An output cannot be written; the message names the path."""
 
 
-def _temp_beside(path: Path) -> Path:
+def temp_beside(path: Path) -> Path:
+    """A hidden temp file next to `path`, for writing an artifact that is renamed into place when done."""
     return path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
 
 
-class JsonlSink:
-    """One JSON object per frame, to a file (written to a temp file, renamed on close) or stdout ('-')."""
+def check_writable(path: Path) -> None:
+    """Refuse, with one line, a target that is a folder or whose folder is missing or not writable."""
+    if path.is_dir():
+        raise SinkError(f"cannot write to {path}: it is a folder")
+    folder = path.parent
+    if not folder.is_dir():
+        raise SinkError(f"cannot write to {path}: no folder {folder}")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise SinkError(f"cannot write to {path}: permission denied")
 
-    def __init__(self, target: str) -> None:
+
+class Sink:
+    """Receives every frame and its result; `close` finalises, `discard` drops what must not be kept."""
+
+    draws = False
+    """Whether this sink shows or stores the frame, so the run loop draws boxes and labels on it first."""
+    stop_reason: str | None = None
+    """Set when the sink asks the run to end (for example, its window was closed)."""
+
+    def write(self, frame: np.ndarray, result: FrameResult) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Finalise the output (a clean end of the run)."""
+
+    def discard(self) -> None:
+        """Drop what must not be kept after an error; by default the same as `close`."""
+        self.close()
+
+    def __enter__(self) -> Sink:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.discard()
+
+
+class JsonlSink(Sink):
+    """An event stream: one JSON line per frame, written whole and flushed as soon as its frame is done.
+
+    The file is opened (and truncated, unless `append`) when the sink is made, so readers can `tail -f`
+    it from the first frame; a crash or SIGKILL keeps every complete line, and the file is synced to disk
+    at most every `sync_every` seconds, so a power loss costs at most that much. '-' writes to stdout.
+    """
+
+    def __init__(self, target: str, append: bool = False, sync_every: float = 1.0) -> None:
         self.path = None if target == "-" else Path(target)
-        self._tmp: Path | None = None
+        self.sync_every, self.lines = sync_every, 0
+        self._synced = time.monotonic()
+        self._created = False
         if self.path is None:
             self._handle: IO[str] = sys.stdout
             return
-        self._tmp = _temp_beside(self.path)
+        check_writable(self.path)
+        self._created = not self.path.exists()
         try:
-            self._handle = self._tmp.open("w")
+            self._handle = self.path.open("a" if append else "w", encoding="utf-8")
         except OSError as exc:
-            raise SinkError(f"{self.path}: cannot write ({exc.strerror})") from exc
+            raise SinkError(f"cannot write to {self.path}: {exc.strerror}") from exc
 
-    def write(self, record: dict[str, Any]) -> None:
-        self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+    def write(self, frame: np.ndarray | None, result: FrameResult) -> None:
+        self._handle.write(json.dumps(result.to_dict(), separators=(",", ":")) + "\n")
+        self._handle.flush()
+        self.lines += 1
+        if self.path is not None and time.monotonic() - self._synced >= self.sync_every:
+            os.fsync(self._handle.fileno())
+            self._synced = time.monotonic()
 
     def close(self) -> None:
-        if self._tmp is None:
+        if self.path is None:
             self._handle.flush()
             return
-        self._handle.close()
-        os.replace(self._tmp, self.path)
-        self._tmp = None
+        if not self._handle.closed:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
 
     def discard(self) -> None:
-        """Close without writing the target (the run never started)."""
-        if self._tmp is not None:
-            self._handle.close()
-            self._tmp.unlink(missing_ok=True)
-            self._tmp = None
+        """Keep the lines written (they are events); remove the file only if this sink made it and wrote nothing."""
+        self.close()
+        if self.path is not None and self._created and self.lines == 0:
+            self.path.unlink(missing_ok=True)
 
 
-class VideoSink:
+class VideoSink(Sink):
     """An annotated video file, opened on the first frame (its size), renamed into place on close."""
+
+    draws = True
 
     def __init__(self, path: str, fps: float) -> None:
         self.path, self.fps = Path(path), fps
-        self._tmp = _temp_beside(self.path)
+        check_writable(self.path)
+        self._tmp = temp_beside(self.path)
         self._writer: cv2.VideoWriter | None = None
-        if not self.path.parent.is_dir() or not os.access(self.path.parent, os.W_OK):
-            raise SinkError(f"{self.path}: cannot write (no such folder, or not writable)")
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, result: FrameResult) -> None:
         if self._writer is None:
             fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.path.suffix.lower() in (".mp4", ".m4v") else "MJPG"))
             self._writer = cv2.VideoWriter(str(self._tmp), fourcc, self.fps, (frame.shape[1], frame.shape[0]))
             if not self._writer.isOpened():
-                raise SinkError(f"{self.path}: OpenCV cannot write this video format")
+                raise SinkError(f"cannot write to {self.path}: OpenCV cannot write this video format")
         self._writer.write(frame)
 
     def close(self) -> None:
@@ -79,21 +142,28 @@ class VideoSink:
             self._writer = None
             os.replace(self._tmp, self.path)
 
+    def discard(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+        self._tmp.unlink(missing_ok=True)
 
-class WindowSink:
+
+class WindowSink(Sink):
     """An OpenCV window; closing it or pressing q or Esc ends the run."""
+
+    draws = True
 
     def __init__(self, title: str = "fer-edge") -> None:
         if not opencv_has_gui():
             raise SinkError("this OpenCV build cannot show windows (opencv-python-headless): "
                             "pip install opencv-python, or run with --headless")
         self.title = title
-        self.closed = False
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, result: FrameResult) -> None:
         cv2.imshow(self.title, frame)
         if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
-            self.closed = True
+            self.stop_reason = "window closed"
 
     def close(self) -> None:
         cv2.destroyAllWindows()

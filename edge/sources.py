@@ -36,6 +36,8 @@ class SourceOptions:
     """Reconnection attempts after a live camera or stream stops delivering frames."""
     retry_delay: float = 0.5
     """Seconds before the first reconnection attempt; doubles after each failure."""
+    loop: bool = False
+    """Replay a video, image or folder from the start when it ends (live sources refuse it)."""
 
     def __post_init__(self) -> None:
         if self.width < 1 or self.height < 1:
@@ -51,12 +53,19 @@ class SourceStats:
     frames: int = 0
     bad_frames: int = 0
     reconnects: int = 0
+    lost: bool = False
+    """A live source stopped delivering and did not come back."""
 
 
 class FrameSource:
-    """Yields BGR frames; `stats` counts skipped frames and reconnections. Always `close()` it."""
+    """Yields BGR frames; `stats` counts skipped frames and reconnections. Always `close()` it (or use `with`)."""
 
     live = False
+    """A camera or stream: frames keep coming whether or not they are read (the newest one matters)."""
+    name = "frames"
+    """What the frames are called in results: a file's name, `camera 0`, `picam` or a URL."""
+    fps = 30.0
+    """The source's nominal frame rate (for a saved video)."""
 
     def __init__(self) -> None:
         self.stats = SourceStats()
@@ -64,8 +73,23 @@ class FrameSource:
     def frames(self) -> Iterator[np.ndarray]:
         raise NotImplementedError
 
+    def named_frames(self) -> Iterator[tuple[str, np.ndarray]]:
+        """(name, frame) pairs; a folder names each frame after its file."""
+        for frame in self.frames():
+            yield self.name, frame
+
+    def rewind(self) -> None:
+        """Start again from the first frame (files only)."""
+        raise SourceError(f"{self.name}: cannot replay this source")
+
     def close(self) -> None:
         """Release the device or file."""
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def _valid(self, frame: np.ndarray | None) -> bool:
         if frame is None or frame.size == 0 or frame.ndim not in (2, 3):
@@ -81,6 +105,8 @@ class CaptureSource(FrameSource):
     def __init__(self, target: int | str, options: SourceOptions, live: bool) -> None:
         super().__init__()
         self.target, self.options, self.live = target, options, live
+        self.name = f"camera {target}" if isinstance(target, int) else \
+            (target if live else Path(str(target)).name)
         self._capture = self._open()
         if self._capture is None:
             what = f"camera {target}" if isinstance(target, int) else str(target)
@@ -113,7 +139,16 @@ class CaptureSource(FrameSource):
             if misses > 3 and not self._reconnect():
                 log.warning("%s stopped delivering frames; giving up after %d retries",
                             self.target, self.options.retries)
+                self.stats.lost = True
                 return
+
+    def rewind(self) -> None:
+        if self.live:
+            super().rewind()
+        self.close()
+        self._capture = self._open()
+        if self._capture is None:
+            raise SourceError(f"cannot reopen {self.target}")
 
     def _reconnect(self) -> bool:
         self._capture.release()
@@ -149,15 +184,23 @@ class ImageSource(FrameSource):
             if path.is_dir() else [path]
         if not self.paths:
             raise SourceError(f"{path}: no images in this folder")
+        self.name = path.name
         self.fps = 1.0
 
     def frames(self) -> Iterator[np.ndarray]:
+        for _, frame in self.named_frames():
+            yield frame
+
+    def named_frames(self) -> Iterator[tuple[str, np.ndarray]]:
         for path in self.paths:
             frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if self._valid(frame):
-                yield frame
+                yield path.name, frame
             else:
                 log.warning("%s: unreadable image, skipped", path)
+
+    def rewind(self) -> None:
+        """Nothing to do: each pass reads the files again."""
 
 
 PICAMERA2_HINT = ("picamera2 is not installed: on Raspberry Pi OS run 'sudo apt install python3-picamera2' "
@@ -183,7 +226,7 @@ class PicameraSource(FrameSource):
             self._camera.start()
         except (RuntimeError, IndexError, OSError) as exc:
             raise SourceError(f"cannot start the Pi camera: {exc}") from exc
-        self.fps = 30.0
+        self.name = "picam"
 
     def frames(self) -> Iterator[np.ndarray]:
         while True:
@@ -191,6 +234,7 @@ class PicameraSource(FrameSource):
                 frame = self._camera.capture_array("main")
             except (RuntimeError, OSError) as exc:
                 log.warning("Pi camera stopped: %s", exc)
+                self.stats.lost = True
                 return
             if self._valid(frame):
                 # picamera2's "RGB888" is BGR byte order in memory, which is what OpenCV wants.
@@ -205,6 +249,14 @@ class PicameraSource(FrameSource):
 
 def open_source(options: SourceOptions) -> FrameSource:
     """Open what `options.source` names; raises SourceError with what was tried."""
+    source = _open(options)
+    if options.loop and source.live:
+        source.close()
+        raise SourceError(f"--loop replays files, not a live source ({source.name})")
+    return source
+
+
+def _open(options: SourceOptions) -> FrameSource:
     text = options.source.strip()
     if text.isdigit():
         return CaptureSource(int(text), options, live=True)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import count
 
 import numpy as np
 
-from edge.detect import Box
+from edge.results import Box, Face, Prediction
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,10 @@ class Tracker:
     _tracks: list[_Track] = field(default_factory=list)
     _ids: count = field(default_factory=lambda: count(1))
 
-    def update(self, boxes: list[Box], probabilities: list[np.ndarray]) -> list[tuple[int, np.ndarray]]:
-        """(face id, smoothed probabilities) for each box, in the order given."""
-        pairs = sorted(((box.iou(t.box), i, j) for i, box in enumerate(boxes) for j, t in enumerate(self._tracks)),
-                       reverse=True)
+    def update(self, faces: list[Face]) -> list[Face]:
+        """The same faces, in the order given, each with its track id and smoothed prediction."""
+        pairs = sorted(((face.box.iou(t.box), i, j) for i, face in enumerate(faces)
+                        for j, t in enumerate(self._tracks)), reverse=True)
         matched: dict[int, int] = {}
         used: set[int] = set()
         for overlap, i, j in pairs:
@@ -57,19 +57,20 @@ class Tracker:
                 matched[i] = j
                 used.add(j)
         alpha = self.options.smoothing
-        results = []
-        for i, (box, probs) in enumerate(zip(boxes, probabilities)):
+        tracked = []
+        for i, face in enumerate(faces):
             if i in matched:
                 track = self._tracks[matched[i]]
-                track.box, track.missed = box, 0
-                track.probabilities = alpha * track.probabilities + (1 - alpha) * np.asarray(probs)
+                track.box, track.missed = face.box, 0
+                track.probabilities = alpha * track.probabilities + (1 - alpha) * face.prediction.vector
             else:
-                track = _Track(next(self._ids), box, np.asarray(probs, dtype=np.float64))
+                track = _Track(next(self._ids), face.box, face.prediction.vector)
                 self._tracks.append(track)
                 used.add(len(self._tracks) - 1)
-            results.append((track.id, track.probabilities))
+            labels = list(face.prediction.probabilities)
+            tracked.append(replace(face, id=track.id, prediction=Prediction.of(labels, track.probabilities)))
         for j, track in enumerate(self._tracks):
             if j not in used:
                 track.missed += 1
         self._tracks = [t for t in self._tracks if t.missed <= self.options.max_missed]
-        return results
+        return tracked

@@ -274,22 +274,25 @@ def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     sys.path.insert(0, str(ROOT))
     import edge
+    from edge.classify import ModelOptions
     from edge.pipeline import Recognizer, RecognizerOptions
     from edge.render import Annotator
+    from edge.results import FrameResult
     from edge.timing import StageTimer
 
     import_s = time.perf_counter() - started
     if args.job == "accuracy":
         return _accuracy_ours(Path(args.model), Path(args.data), args.flip)
-    recognizer = Recognizer(RecognizerOptions(model=Path(args.model), threads=args.threads, flip=args.flip))
-    annotator = Annotator()
+    recognizer = Recognizer(RecognizerOptions(model=ModelOptions(path=Path(args.model), threads=args.threads,
+                                                                 flip=args.flip)))
+    annotator = Annotator(show_fps=False)
     ready = _ready(args.spawned_at, import_s)
     draw = _Stages()
 
     def process(frame: Any) -> int:
         faces = recognizer.recognize(frame)
         start = time.perf_counter()
-        annotator.annotate(frame, faces)
+        annotator.annotate(frame, FrameResult(0, 0.0, args.video, tuple(faces)))
         draw.add("draw", (time.perf_counter() - start) * 1000.0)
         return len(faces)
 
@@ -315,11 +318,12 @@ def _accuracy_ours(model: Path, data: Path, flip: bool = False) -> dict[str, Any
     note = f"{data} not found"
     if data.is_dir():
         try:
+            from edge.classify import ModelOptions
             from train.evaluate import evaluate_model
         except ImportError as exc:
             note = f"train/ not importable ({exc})"
         else:
-            results = {r["split"]: r for r in evaluate_model(model, data, flip)[0]}
+            results = {r["split"]: r for r in evaluate_model(ModelOptions(path=model, flip=flip), data)[0]}
             result = results.get("PublicTest") or next(iter(results.values()))
             return {"accuracy": result["accuracy"], "n": result["n"], "split": result["split"],
                     "source": f"fer-eval {model.name} {data}{' --flip' if flip else ''}"}

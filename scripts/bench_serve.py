@@ -16,17 +16,16 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edge.pipeline import Recognizer, RecognizerOptions, RunOptions, run  # noqa: E402
+from edge.classify import ModelOptions  # noqa: E402
+from edge.pipeline import Recognizer, RecognizerOptions  # noqa: E402
+from edge.runner import RunOptions, run  # noqa: E402
 from edge.serve import LiveServer, ServeOptions  # noqa: E402
-from edge.sources import FrameSource, SourceOptions, open_source  # noqa: E402
+from edge.sources import SourceOptions, open_source  # noqa: E402
 
 VIEWER = r"""
 import json, socket, sys
@@ -48,32 +47,11 @@ print(json.dumps({"bytes": received, "frames": parts}))
 """
 
 
-class VideoLoop(FrameSource):
-    """A video file played again and again until `count` frames (decoding included, as in a real run)."""
-
-    def __init__(self, video: Path, count: int) -> None:
-        super().__init__()
-        self.video, self.count = video, count
-
-    def frames(self) -> Iterator[np.ndarray]:
-        delivered = 0
-        while delivered < self.count:
-            source = open_source(SourceOptions(source=str(self.video)))
-            try:
-                for frame in source.frames():
-                    if delivered == self.count:
-                        return
-                    delivered += 1
-                    self.stats.frames += 1
-                    yield frame
-            finally:
-                source.close()
-
-
 def measure(video: Path, frames: int, viewers: int | None, model: Path | None) -> dict:
     """One run: viewers=None is without --serve; otherwise a LiveServer with that many stream readers."""
-    recognizer = Recognizer(RecognizerOptions(model=model))
-    live = LiveServer(ServeOptions(port=0, max_viewers=max(viewers or 1, 1))) if viewers is not None else None
+    recognizer = Recognizer(RecognizerOptions(model=ModelOptions(path=model)))
+    live = LiveServer(ServeOptions(port=0, max_viewers=max(viewers or 1, 1)), recognizer.timer) \
+        if viewers is not None else None
     readers = []
     if live is not None and viewers:
         readers = [subprocess.Popen([sys.executable, "-c", VIEWER, str(live.port)], stdout=subprocess.PIPE,
@@ -83,7 +61,9 @@ def measure(video: Path, frames: int, viewers: int | None, model: Path | None) -
             if time.monotonic() > deadline:
                 raise RuntimeError(f"only {live.viewers} of {viewers} viewers connected")
             time.sleep(0.02)
-    summary = run(recognizer, VideoLoop(video, frames), RunOptions(report_every=0), live=live)
+    source = open_source(SourceOptions(source=str(video), loop=True))
+    summary = run(recognizer, source, [live] if live is not None else [],
+                  RunOptions(max_frames=frames, loop=True, report_every=0))
     got = []
     for reader in readers:
         out, _ = reader.communicate(timeout=60)

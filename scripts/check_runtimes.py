@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edge.classify import Classifier  # noqa: E402
+from edge.classify import Classifier, ModelOptions  # noqa: E402
 from edge.contract import to_model_pixels  # noqa: E402
 
 
@@ -45,7 +45,7 @@ def main() -> int:
     group.add_argument("--write", type=Path, help="save this environment's probabilities here")
     group.add_argument("--compare", type=Path, help="compare with probabilities saved by --write")
     args = p.parse_args()
-    classifier = Classifier.from_file(args.model, threads=2, interpreter=args.interpreter)
+    classifier = Classifier.from_options(ModelOptions(path=args.model, interpreter=args.interpreter))
     pixels, truth = load_faces(args.faces, classifier.info.input, classifier.labels)
     probabilities = classifier.probabilities_of_pixels(pixels)
     accuracy = float((probabilities.argmax(1) == truth).mean())

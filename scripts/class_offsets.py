@@ -19,6 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from edge.classify import ModelOptions  # noqa: E402
 from edge.model_file import ModelFileError  # noqa: E402
 from train.data import DataError, load_fer2013  # noqa: E402
 from train.evaluate import load_for_eval  # noqa: E402
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=20, help="random halvings of the validation split")
     args = p.parse_args(argv)
     try:
-        info, probabilities_of = load_for_eval(args.model)
+        info, probabilities_of = load_for_eval(ModelOptions(path=args.model))
         splits = make_splits(load_fer2013(args.data, info.input),
                              TrainOptions(data=args.data, seed=args.seed, val_fraction=args.val_fraction))
     except (ModelFileError, DataError, ValueError, OSError) as exc:

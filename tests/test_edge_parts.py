@@ -9,8 +9,9 @@ import pytest
 
 from edge import interpreter as interpreter_module
 from edge.classify import Classifier
-from edge.detect import Box, DetectorOptions, FaceDetector
+from edge.detect import DetectorOptions, FaceDetector
 from edge.model_file import ModelFileError
+from edge.results import Box, Face, Prediction
 from edge.sources import CaptureSource, PicameraSource, SourceError, SourceOptions, open_source
 from edge.track import Tracker, TrackerOptions
 from tests.conftest import SAMPLES
@@ -43,23 +44,29 @@ def test_bad_detector_options(kwargs):
         FaceDetector(DetectorOptions(**kwargs))
 
 
+def face(box: Box, probabilities: list[float]) -> Face:
+    return Face(box, Prediction.of(["sad", "happy"], probabilities))
+
+
 def test_tracker_keeps_ids_and_smooths():
     tracker = Tracker(TrackerOptions(smoothing=0.5))
-    happy, sad = np.array([0.0, 1.0]), np.array([1.0, 0.0])
-    (first_id, first), = tracker.update([Box(10, 10, 50, 50)], [happy])
-    (second_id, second), = tracker.update([Box(12, 11, 50, 50)], [sad])  # same face, moved a little
-    assert first_id == second_id and np.allclose(second, [0.5, 0.5])
-    (third_id, _), = tracker.update([Box(400, 10, 50, 50)], [sad])  # far away: a new face
-    assert third_id != first_id
+    happy, sad = [0.0, 1.0], [1.0, 0.0]
+    first, = tracker.update([face(Box(10, 10, 50, 50), happy)])
+    assert first.label == "happy" and first.id > 0
+    second, = tracker.update([face(Box(12, 11, 50, 50), sad)])  # same face, moved a little
+    assert second.id == first.id and second.box == Box(12, 11, 50, 50)
+    assert second.probabilities == {"sad": 0.5, "happy": 0.5}
+    third, = tracker.update([face(Box(400, 10, 50, 50), sad)])  # far away: a new face
+    assert third.id != first.id and third.label == "sad"
 
 
 def test_tracker_forgets_faces_after_max_missed():
     tracker = Tracker(TrackerOptions(max_missed=1))
-    (face_id, _), = tracker.update([Box(0, 0, 10, 10)], [np.ones(2)])
-    tracker.update([], [])
-    tracker.update([], [])
-    (new_id, _), = tracker.update([Box(0, 0, 10, 10)], [np.ones(2)])
-    assert new_id != face_id
+    first, = tracker.update([face(Box(0, 0, 10, 10), [0.5, 0.5])])
+    tracker.update([])
+    tracker.update([])
+    again, = tracker.update([face(Box(0, 0, 10, 10), [0.5, 0.5])])
+    assert again.id != first.id
 
 
 def test_classifier_batches_faces_in_one_invoke(tiny_tflite):
@@ -68,7 +75,8 @@ def test_classifier_batches_faces_in_one_invoke(tiny_tflite):
     together = classifier.classify(crops)
     alone = [classifier.classify([crop])[0] for crop in crops]
     assert [p.label for p in together] == [p.label for p in alone]
-    assert np.allclose([p.probabilities for p in together], [p.probabilities for p in alone], atol=1e-6)
+    assert np.allclose([p.vector for p in together], [p.vector for p in alone], atol=1e-6)
+    assert list(together[0].probabilities) == classifier.labels
     assert classifier.classify([]) == []
 
 

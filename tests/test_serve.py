@@ -27,8 +27,10 @@ import cv2
 import numpy as np
 import pytest
 
+from edge.classify import ModelOptions
 from edge.cli import main as edge_main
-from edge.pipeline import Recognizer, RecognizerOptions, RunOptions, Summary, default_model, run
+from edge.pipeline import Recognizer, RecognizerOptions, default_model
+from edge.runner import RunOptions, Summary, run
 from edge.serve import LiveServer, ServeError, ServeOptions, parse_address
 from edge.sources import FrameSource
 from tests.conftest import SAMPLES, heavy_modules_after
@@ -111,14 +113,14 @@ def wait_until(condition: Callable[[], bool], timeout: float = 20.0, what: str =
 @contextmanager
 def serving(model: Path, clip: list[np.ndarray], **options) -> Iterator[Running]:
     """LiveServer on 127.0.0.1:<ephemeral> around run() in a thread; stops and checks the run at the end."""
-    live = LiveServer(ServeOptions(port=0, **options))
+    recognizer = Recognizer(RecognizerOptions(model=ModelOptions(path=model)))
+    live = LiveServer(ServeOptions(port=0, **options), recognizer.timer)
     stop = threading.Event()
     running = Running(live, LoopingSource(clip, stop))
-    recognizer = Recognizer(RecognizerOptions(model=model))
 
     def target() -> None:
         try:
-            running.summary = run(recognizer, running.source, RunOptions(report_every=0), live=live)
+            running.summary = run(recognizer, running.source, [live], RunOptions(report_every=0))
         except BaseException as exc:  # reported to the test below
             running.error = exc
 
@@ -184,10 +186,10 @@ def test_state_page_and_metrics(model, clip):
         status, headers, body = get(running.url("/api/state"))
         assert status == 200 and headers["Content-Type"] == "application/json"
         state = json.loads(body)
-        assert set(state) == {"frame", "time", "faces", "fps", "stages_ms"}
+        assert set(state) == {"schema", "frame", "time", "source", "faces", "fps", "dropped", "stages_ms"}
         assert state["frame"] >= 10 and state["fps"] > 0 and abs(state["time"] - time.time()) < 60
         assert {"capture", "detect", "preprocess", "infer", "render"} <= set(state["stages_ms"])
-        labels = set(Recognizer(RecognizerOptions(model=model)).classifier.labels)
+        labels = set(Recognizer(RecognizerOptions(model=ModelOptions(path=model))).classifier.labels)
         faces = [f for _ in range(20) for f in json.loads(get(running.url("/api/state"))[2])["faces"]]
         assert faces, "no face in 20 polls of the demo clip"
         for face in faces:
@@ -413,7 +415,7 @@ def test_the_page_in_headless_chromium(model, clip, tmp_path):
         subprocess.run([*base, "--window-size=1100,700", f"--screenshot={screenshot}", url],
                        capture_output=True, timeout=90, env={**os.environ, "HOME": str(tmp_path)})
     assert '<img id="video" src="/stream.mjpg?token=s3cret"' in dom, dom[:2000]
-    labels = Recognizer(RecognizerOptions(model=model)).classifier.labels
+    labels = Recognizer(RecognizerOptions(model=ModelOptions(path=model))).classifier.labels
     assert any(f'<span class="label">{label}</span>' in dom for label in labels), dom[:4000]
     assert re.search(r'id="status"[^>]*>live<', dom), "the page's polling did not succeed"
     if screenshot.is_file():

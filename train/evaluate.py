@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.classify import ModelOptions
 from edge.contract import InputSpec, normalize
 from train.data import FaceSet
 from train.metrics import summarize
@@ -30,15 +31,16 @@ def report_splits(faces: FaceSet) -> dict[str, FaceSet]:
     return {name: faces.split(name) for name in names}
 
 
-def load_for_eval(model_path: Path, flip: bool = False):
-    """(info, function from FaceSet to probabilities) for a .keras or .tflite model; `flip` averages
-    each face with its mirror image."""
+def load_for_eval(model: ModelOptions):
+    """(info, function from FaceSet to probabilities) for a .keras or .tflite model; `model.flip` averages
+    each face with its mirror image (threads and interpreter apply to .tflite models)."""
     from edge.model_file import ModelFileError
 
+    model_path, flip = model.resolved_path, model.flip
     if model_path.suffix == ".tflite":
         from edge.classify import Classifier
 
-        classifier = Classifier.from_file(model_path, threads=2, flip=flip)
+        classifier = Classifier.from_options(model)
         return classifier.info, lambda part: classifier.probabilities_of_pixels(part.images)
     if model_path.suffix == ".keras":
         from train.models import flip_averaged, load_keras
@@ -49,11 +51,11 @@ def load_for_eval(model_path: Path, flip: bool = False):
     raise ModelFileError(f"{model_path}: expected a .keras or .tflite model")
 
 
-def evaluate_model(model_path: Path, data: Path, flip: bool = False) -> tuple[list[dict[str, Any]], FaceSet]:
+def evaluate_model(model: ModelOptions, data: Path) -> tuple[list[dict[str, Any]], FaceSet]:
     """`fer-eval`'s metrics per report split, and the faces read; a Kaggle root is evaluated on test/."""
     from train.data import load_fer2013
 
-    info, probabilities_of = load_for_eval(model_path, flip)
+    info, probabilities_of = load_for_eval(model)
     data = data / "test" if (data / "test").is_dir() and (data / "train").is_dir() else data
     faces = load_fer2013(data, info.input)
     return evaluate_splits(probabilities_of, report_splits(faces), tuple(info.labels)), faces
@@ -65,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     import json
     import sys
 
+    from edge.cli import add_model_flags
     from edge.help_format import HelpFormatter
     from edge.model_file import ModelFileError, write_bytes_atomic
     from train.data import DataError
@@ -74,11 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model", type=Path, help="a .keras or .tflite model")
     p.add_argument("data", type=Path, help="Kaggle FER2013 root (evaluates test/), a folder of class folders, "
                    "or fer2013.csv")
-    p.add_argument("--flip", action="store_true", help="average each face with its mirror image (as fer-edge --flip)")
+    add_model_flags(p)
     p.add_argument("--json", type=Path, default=None, help="write the metrics here as JSON")
     args = p.parse_args(argv)
     try:
-        results, faces = evaluate_model(args.model, args.data, args.flip)
+        model = ModelOptions(path=args.model, threads=args.threads, interpreter=args.interpreter, flip=args.flip)
+        results, faces = evaluate_model(model, args.data)
         for result in results:
             print(format_summary(result))
         if faces.skipped:
