@@ -53,26 +53,42 @@ def invoke_latency(model: ModelOptions, options: BenchOptions) -> dict[str, Any]
             "p99_ms": float(np.percentile(times, 99)), "runs": options.runs}
 
 
-def pipeline_figures(video: Path, recognizer_options: RecognizerOptions, max_frames: int = 0,
-                     passes: int = 1, capture_thread: bool = True) -> dict[str, Any]:
+def pipeline_figures(video: Path, recognizer_options: RecognizerOptions, max_frames: int = 0, passes: int = 1,
+                     captures: tuple[str, ...] = ("thread",)) -> list[dict[str, Any]]:
     """Whole-pipeline FPS, per-stage latency and peak memory on a video file (no display, no drawing).
 
-    With several passes over the video, the peak resident memory after each pass shows whether memory
-    stays flat over a long run; the other figures are those of the last pass.
+    One row per capture mode ("thread": frames read ahead in the capture thread; "inline": in the
+    pipeline's thread). The modes alternate pass by pass, so a shared machine's drift hits them alike;
+    each row's `fps` is the median over its passes (`fps_per_pass` lists them) and its other figures are
+    those of its last pass. The peak resident memory after each pass shows whether memory stays flat.
     """
     if passes < 1:
         raise ValueError(f"passes must be at least 1, got {passes}")
-    rss_after_pass = []
+    unknown = set(captures) - {"thread", "inline"}
+    if not captures or unknown:
+        raise ValueError(f"capture modes are thread and inline, got {sorted(unknown) or 'none'}")
+    fps: dict[str, list[float]] = {c: [] for c in captures}
+    rss: dict[str, list[float]] = {c: [] for c in captures}
+    last: dict[str, tuple[Recognizer, Any]] = {}
     for _ in range(passes):
-        recognizer = Recognizer(recognizer_options)
-        summary = run(recognizer, open_source(SourceOptions(source=str(video))), (),
-                      RunOptions(max_frames=max_frames, report_every=0, draw=False, capture_thread=capture_thread))
-        rss_after_pass.append(round(peak_rss_mb(), 1))
-    return {"video": str(video), "model": str(recognizer.model_path), "threads": recognizer_options.model.threads,
-            "capture": "thread" if capture_thread else "inline",
-            "interpreter": recognizer.classifier.backend, **summary.to_dict(),
-            "face_frame_share": round(summary.frames_with_faces / max(summary.frames, 1), 4),
-            "peak_rss_mb": rss_after_pass[-1], "peak_rss_mb_after_pass": rss_after_pass}
+        for capture in captures:
+            recognizer = Recognizer(recognizer_options)
+            summary = run(recognizer, open_source(SourceOptions(source=str(video))), (),
+                          RunOptions(max_frames=max_frames, report_every=0, draw=False,
+                                     capture_thread=capture == "thread"))
+            fps[capture].append(round(summary.fps, 2))
+            rss[capture].append(round(peak_rss_mb(), 1))
+            last[capture] = recognizer, summary
+    rows = []
+    for capture in captures:
+        recognizer, summary = last[capture]
+        rows.append({"video": str(video), "model": str(recognizer.model_path),
+                     "threads": recognizer_options.model.threads, "interpreter": recognizer.classifier.backend,
+                     "capture": capture, **summary.to_dict(), "fps": float(np.median(fps[capture])),
+                     "fps_per_pass": fps[capture],
+                     "face_frame_share": round(summary.frames_with_faces / max(summary.frames, 1), 4),
+                     "peak_rss_mb": rss[capture][-1], "peak_rss_mb_after_pass": rss[capture]})
+    return rows
 
 
 def format_latency_table(rows: list[dict[str, Any]]) -> str:

@@ -53,6 +53,8 @@ def run_parser() -> argparse.ArgumentParser:
                    help="camera index, picam, video file, image, image folder, or rtsp/http URL")
     p.add_argument("--width", type=int, default=SOURCE.width, help="camera frame width")
     p.add_argument("--height", type=int, default=SOURCE.height, help="camera frame height")
+    p.add_argument("--retries", type=int, default=SOURCE.retries,
+                   help="reconnection attempts when a camera or stream stops delivering (0 = end the run at once)")
     add_model_flags(p)
     p.add_argument("--detect-width", type=int, default=DETECTOR.detect_width,
                    help="downscale frames to this width for detection (0 = full size)")
@@ -100,9 +102,11 @@ def bench_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=d.runs, help="timed invokes")
     p.add_argument("--video", type=Path, default=None, help="also time the whole pipeline on this video")
     p.add_argument("--capture", type=str, nargs="+", choices=("thread", "inline"), default=["thread"],
-                   help="pipeline: read frames in a capture thread, in the pipeline's thread, or both side by side")
+                   help="pipeline: read frames in a capture thread, in the pipeline's thread, or both "
+                        "(alternating pass by pass)")
     p.add_argument("--max-frames", type=int, default=0, help="pipeline: stop after N frames (0 = whole video)")
-    p.add_argument("--passes", type=int, default=1, help="pipeline: passes over the video (memory over time)")
+    p.add_argument("--passes", type=int, default=1,
+                   help="pipeline: passes over the video (memory over time; FPS is the median of the passes)")
     p.add_argument("--json", type=str, default=None, help="also write the figures as JSON here ('-' = stdout)")
     return p
 
@@ -137,14 +141,18 @@ def cmd_bench(argv: list[str]) -> int:
             raise SourceError(f"{args.video}: no such video")
         figures["pipeline"] = []
         for model in model_options:
-            for capture in args.capture:
-                row = pipeline_figures(args.video, RecognizerOptions(model=model), args.max_frames, args.passes,
-                                       capture_thread=capture == "thread")
-                figures["pipeline"].append(row)
-                print(f"pipeline {model.resolved_path.name} threads={model.threads} capture={capture}: "
-                      f"{row['fps']:.1f} FPS, faces in {row['face_frame_share']:.1%} of {row['frames']} frames, "
-                      f"peak RSS MiB after each pass {row['peak_rss_mb_after_pass']}, stages p50 ms: "
+            rows = pipeline_figures(args.video, RecognizerOptions(model=model), args.max_frames, args.passes,
+                                    tuple(args.capture))
+            figures["pipeline"] += rows
+            for row in rows:
+                print(f"pipeline {model.resolved_path.name} threads={model.threads} capture={row['capture']}: "
+                      f"{row['fps']:.1f} FPS (median of {args.passes}: {row['fps_per_pass']}), faces in "
+                      f"{row['face_frame_share']:.1%} of {row['frames']} frames, peak RSS MiB after each pass "
+                      f"{row['peak_rss_mb_after_pass']}, stages p50 ms: "
                       + ", ".join(f"{k} {v['p50']:.2f}" for k, v in row["stages_ms"].items()))
+            if len(rows) == 2:
+                print(f"pipeline {model.resolved_path.name} threads={model.threads}: {rows[0]['capture']} / "
+                      f"{rows[1]['capture']} = {rows[0]['fps'] / rows[1]['fps']:.3f}")
     if args.json == "-":
         print(json.dumps(figures))
     elif args.json:
@@ -175,7 +183,8 @@ def cmd_run(argv: list[str]) -> int:
     if not args.quiet:
         log.info("model %s (%s, %s I/O), interpreter %s, %d thread(s)", recognizer.model_path.name, info.variant,
                  info.io_dtype, recognizer.classifier.backend, args.threads)
-    source = open_source(SourceOptions(source=args.source, width=args.width, height=args.height, loop=args.loop))
+    source = open_source(SourceOptions(source=args.source, width=args.width, height=args.height,
+                                       retries=args.retries, loop=args.loop))
     sinks: list[Sink] = []
     with contextlib.ExitStack() as on_failure:  # if an output cannot be opened, release what was opened
         on_failure.callback(source.close)

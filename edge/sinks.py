@@ -94,8 +94,15 @@ class JsonlSink(Sink):
             raise SinkError(f"cannot write to {self.path}: {exc.strerror}") from exc
 
     def write(self, frame: np.ndarray | None, result: FrameResult) -> None:
-        self._handle.write(json.dumps(result.to_dict(), separators=(",", ":")) + "\n")
-        self._handle.flush()
+        if self.stop_reason:
+            return
+        try:
+            self._handle.write(json.dumps(result.to_dict(), separators=(",", ":")) + "\n")
+            self._handle.flush()
+        except BrokenPipeError:  # the reader of stdout went away (`| head`): end the run cleanly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._handle.fileno())
+            self.stop_reason = "output closed"
+            return
         self.lines += 1
         if self.path is not None and time.monotonic() - self._synced >= self.sync_every:
             os.fsync(self._handle.fileno())
@@ -103,7 +110,8 @@ class JsonlSink(Sink):
 
     def close(self) -> None:
         if self.path is None:
-            self._handle.flush()
+            if not self.stop_reason:
+                self._handle.flush()
             return
         if not self._handle.closed:
             self._handle.flush()
