@@ -16,8 +16,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edge.blazeface import BlazeFaceOptions
 from edge.classify import INTERPRETERS, Classifier, ModelOptions
-from edge.detect import DetectorOptions
+from edge.detect import DETECTORS, DetectorOptions, HaarOptions, ScanOptions
 from edge.help_format import HelpFormatter
 from edge.interpreter import NoInterpreterError
 from edge.model_file import ModelFileError, default_model, write_bytes_atomic
@@ -33,8 +34,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("edge")
 
-DETECTOR, TRACKER, SOURCE, RECOGNIZER, RUN, MODEL = (DetectorOptions(), TrackerOptions(), SourceOptions(),
-                                                     RecognizerOptions(), RunOptions(), ModelOptions())
+TRACKER, SOURCE, RECOGNIZER, RUN, MODEL = (TrackerOptions(), SourceOptions(), RecognizerOptions(), RunOptions(),
+                                           ModelOptions())
+DETECTOR, BLAZEFACE, SCAN, HAAR = DetectorOptions(), BlazeFaceOptions(), ScanOptions(), HaarOptions()
 
 
 def add_model_flags(p: argparse.ArgumentParser) -> None:
@@ -44,6 +46,35 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="TFLite interpreter package")
     p.add_argument("--flip", action="store_true",
                    help="average each face with its mirror image: more accurate, about 2x classification time")
+
+
+def add_detector_flags(p: argparse.ArgumentParser) -> None:
+    """--detector and its settings: the `DetectorOptions` flags, shared by fer-edge, its bench and fer-eval."""
+    p.add_argument("--detector", type=str, choices=DETECTORS, default=DETECTOR.kind,
+                   help="blazeface: BlazeFace short range on every frame plus a small-face scan on tiles; "
+                        "blazeface-full: BlazeFace full range; haar: OpenCV's Haar cascade")
+    p.add_argument("--min-score", type=float, default=BLAZEFACE.score_threshold, help="blazeface: smallest face score")
+    p.add_argument("--nms-iou", type=float, default=BLAZEFACE.nms_iou,
+                   help="blazeface: boxes overlapping a better one by more than this are merged into it")
+    p.add_argument("--max-faces", type=int, default=BLAZEFACE.max_faces, help="blazeface: most faces per frame")
+    p.add_argument("--scan-interval", type=float, default=SCAN.interval,
+                   help="blazeface: seconds between small-face scans, which run in a background thread (0 = never)")
+    p.add_argument("--scan-min-face", type=int, default=SCAN.min_face,
+                   help="blazeface: smallest face side the scan looks for, frame pixels")
+    p.add_argument("--detect-width", type=int, default=HAAR.detect_width,
+                   help="haar: downscale frames to this width for detection (0 = full size)")
+    p.add_argument("--min-face", type=int, default=HAAR.min_face, help="haar: smallest face side, frame pixels")
+    p.add_argument("--scale-factor", type=float, default=HAAR.scale_factor, help="haar: pyramid step")
+    p.add_argument("--min-neighbors", type=int, default=HAAR.min_neighbors, help="haar: min neighbours")
+
+
+def detector_options(args: argparse.Namespace) -> DetectorOptions:
+    return DetectorOptions(
+        kind=args.detector,
+        blazeface=BlazeFaceOptions(score_threshold=args.min_score, nms_iou=args.nms_iou, max_faces=args.max_faces),
+        scan=ScanOptions(interval=args.scan_interval, min_face=args.scan_min_face),
+        haar=HaarOptions(detect_width=args.detect_width, scale_factor=args.scale_factor,
+                         min_neighbors=args.min_neighbors, min_face=args.min_face))
 
 
 def run_parser() -> argparse.ArgumentParser:
@@ -56,11 +87,7 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--retries", type=int, default=SOURCE.retries,
                    help="reconnection attempts when a camera or stream stops delivering (0 = end the run at once)")
     add_model_flags(p)
-    p.add_argument("--detect-width", type=int, default=DETECTOR.detect_width,
-                   help="downscale frames to this width for detection (0 = full size)")
-    p.add_argument("--min-face", type=int, default=DETECTOR.min_face, help="smallest face side, frame pixels")
-    p.add_argument("--scale-factor", type=float, default=DETECTOR.scale_factor, help="Haar pyramid step")
-    p.add_argument("--min-neighbors", type=int, default=DETECTOR.min_neighbors, help="Haar min neighbours")
+    add_detector_flags(p)
     p.add_argument("--detect-every", type=int, default=RECOGNIZER.detect_every,
                    help="detect every k-th frame and reuse boxes in between")
     p.add_argument("--smoothing", type=float, default=TRACKER.smoothing,
@@ -101,6 +128,7 @@ def bench_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=d.warmup, help="untimed invokes first")
     p.add_argument("--runs", type=int, default=d.runs, help="timed invokes")
     p.add_argument("--video", type=Path, default=None, help="also time the whole pipeline on this video")
+    add_detector_flags(p)
     p.add_argument("--capture", type=str, nargs="+", choices=("thread", "inline"), default=["thread"],
                    help="pipeline: read frames in a capture thread, in the pipeline's thread, or both "
                         "(alternating pass by pass)")
@@ -141,11 +169,12 @@ def cmd_bench(argv: list[str]) -> int:
             raise SourceError(f"{args.video}: no such video")
         figures["pipeline"] = []
         for model in model_options:
-            rows = pipeline_figures(args.video, RecognizerOptions(model=model), args.max_frames, args.passes,
-                                    tuple(args.capture))
+            rows = pipeline_figures(args.video, RecognizerOptions(model=model, detector=detector_options(args)),
+                                    args.max_frames, args.passes, tuple(args.capture))
             figures["pipeline"] += rows
             for row in rows:
-                print(f"pipeline {model.resolved_path.name} threads={model.threads} capture={row['capture']}: "
+                print(f"pipeline {model.resolved_path.name} threads={model.threads} detector={row['detector']} "
+                      f"capture={row['capture']}: "
                       f"{row['fps']:.1f} FPS (median of {args.passes}: {row['fps_per_pass']}), faces in "
                       f"{row['face_frame_share']:.1%} of {row['frames']} frames, peak RSS MiB after each pass "
                       f"{row['peak_rss_mb_after_pass']}, stages p50 ms: "
@@ -166,8 +195,7 @@ def cmd_run(argv: list[str]) -> int:
     from edge.sinks import JsonlSink, VideoSink, WindowSink, has_display
 
     args = run_parser().parse_args(argv)
-    detector = DetectorOptions(detect_width=args.detect_width, scale_factor=args.scale_factor,
-                               min_neighbors=args.min_neighbors, min_face=args.min_face)
+    detector = detector_options(args)
     model = ModelOptions(path=args.model, threads=args.threads, interpreter=args.interpreter, flip=args.flip)
     run_options = RunOptions(max_frames=args.max_frames, loop=args.loop,
                              report_every=0 if args.quiet else args.report_every)
@@ -181,8 +209,8 @@ def cmd_run(argv: list[str]) -> int:
         tracker=TrackerOptions(smoothing=args.smoothing)))
     info = recognizer.classifier.info
     if not args.quiet:
-        log.info("model %s (%s, %s I/O), interpreter %s, %d thread(s)", recognizer.model_path.name, info.variant,
-                 info.io_dtype, recognizer.classifier.backend, args.threads)
+        log.info("model %s (%s, %s I/O), interpreter %s, %d thread(s), detector %s", recognizer.model_path.name,
+                 info.variant, info.io_dtype, recognizer.classifier.backend, args.threads, recognizer.detector.name)
     source = open_source(SourceOptions(source=args.source, width=args.width, height=args.height,
                                        retries=args.retries, loop=args.loop))
     sinks: list[Sink] = []
@@ -197,7 +225,10 @@ def cmd_run(argv: list[str]) -> int:
         if args.jsonl:  # last: it creates its file at once
             sinks.append(_discard_on_failure(on_failure, JsonlSink(args.jsonl, append=args.append)))
         on_failure.pop_all()  # all opened: run() owns and closes them from here
-    summary = run(recognizer, source, sinks, run_options)
+    try:
+        summary = run(recognizer, source, sinks, run_options)
+    finally:
+        recognizer.close()
     if not args.quiet:
         print(summary.format(), file=sys.stderr)
     return 0

@@ -1,18 +1,69 @@
-"""Haar-cascade face detection on a downscaled grayscale frame, boxes in full-frame pixels."""
+"""Face detectors behind one interface, `detect(frame) -> list[Detection]` (boxes in frame pixels), and
+the crop framing that maps each detector's box to the framing the classifier was trained on.
+
+- `blazeface` (the default): BlazeFace short-range on the whole frame every frame, plus a small-face
+  scan (short-range on overlapping tiles) at most every `scan.interval` seconds, in a background
+  thread; the faces only the scan found are kept until the next scan ends.
+- `blazeface-full`: BlazeFace full-range on the whole frame.
+- `haar`: OpenCV's Haar cascade (no model file).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
 
-from edge.results import Box
+from edge.blazeface import BlazeFaceDetector, BlazeFaceOptions
+from edge.contract import to_gray
+from edge.results import Box, Detection
+
+log = logging.getLogger(__name__)
+
+DETECTORS = ("blazeface", "blazeface-full", "haar")
+
+
+class Detector(Protocol):
+    name: str
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        """Faces in a BGR (or gray) frame, boxes in frame pixels."""
+
+    def close(self) -> None:
+        """Stop any background work."""
 
 
 @dataclass(frozen=True)
-class DetectorOptions:
+class Framing:
+    """Box -> crop: a square of side `scale` x the box's side, centred `dx` box widths right and `dy` box
+    heights below the box's centre. Measured per detector so crops match FER2013's framing."""
+
+    scale: float = 1.0
+    dx: float = 0.0
+    dy: float = 0.0
+
+    def crop_box(self, box: Box) -> Box:
+        side = self.scale * (box.w + box.h) / 2
+        cx, cy = box.x + box.w / 2 + self.dx * box.w, box.y + box.h / 2 + self.dy * box.h
+        return Box(round(cx - side / 2), round(cy - side / 2), round(side), round(side))
+
+
+FRAMINGS = {
+    "haar": Framing(),
+    "blazeface": Framing(),
+    "blazeface-full": Framing(),
+}
+"""Measured by `python scripts/measure_framing.py ../shared/data/fer2013` (see the README's crop framing)."""
+
+
+@dataclass(frozen=True)
+class HaarOptions:
     """Haar detection settings; cost is set mostly by detect_width, min_face and scale_factor."""
 
     detect_width: int = 240
@@ -30,7 +81,7 @@ class DetectorOptions:
         if self.scale_factor <= 1.0:
             raise ValueError(f"scale_factor must be above 1, got {self.scale_factor}")
         if self.min_neighbors < 0 or self.min_face < 1 or self.detect_width < 0:
-            raise ValueError(f"bad detector options: min_neighbors={self.min_neighbors}, "
+            raise ValueError(f"bad Haar options: min_neighbors={self.min_neighbors}, "
                              f"min_face={self.min_face}, detect_width={self.detect_width}")
 
 
@@ -44,19 +95,22 @@ def cascade_path(name: str) -> Path:
     return bundled
 
 
-class FaceDetector:
-    """Finds frontal faces with OpenCV's Haar cascade."""
+class HaarDetector:
+    """Frontal faces with OpenCV's Haar cascade, on a downscaled grayscale frame."""
 
-    def __init__(self, options: DetectorOptions = DetectorOptions()) -> None:
+    name = "haar"
+
+    def __init__(self, options: HaarOptions = HaarOptions()) -> None:
         self.options = options
         path = cascade_path(options.cascade)
         self._cascade = cv2.CascadeClassifier(str(path))
         if self._cascade.empty():
             raise ValueError(f"{path}: not a valid cascade file")
 
-    def detect(self, gray: np.ndarray) -> list[Box]:
-        """Faces in a full-size grayscale frame, largest first."""
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        """Faces in a frame, largest first."""
         o = self.options
+        gray = to_gray(frame)
         height, width = gray.shape[:2]
         factor = o.detect_width / width if o.detect_width and width > o.detect_width else 1.0
         small = cv2.resize(gray, (round(width * factor), round(height * factor)),
@@ -66,4 +120,141 @@ class FaceDetector:
                                                minSize=(side, side))
         boxes = [Box(round(x / factor), round(y / factor), round(w / factor), round(h / factor))
                  for x, y, w, h in (found if len(found) else [])]
-        return sorted(boxes, key=lambda b: b.w * b.h, reverse=True)
+        return [Detection(b) for b in sorted(boxes, key=lambda b: b.w * b.h, reverse=True)]
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """The small-face scan of the default detector: BlazeFace short-range on overlapping tiles."""
+
+    interval: float = 0.5
+    """Seconds between the starts of two scans (0 = never: the whole-frame pass only). A scan costs about
+    20 short-range passes; in the background it runs beside the pipeline on another core."""
+    min_face: int = 32
+    """Smallest face side the tiles are sized for, in frame pixels."""
+    min_score: float = 0.7
+    """Smallest score of a face the scan finds (above the whole-frame pass's: more looks, more false faces)."""
+    background: bool = True
+    """Run scans in a background thread (on another core); their faces join when each scan ends."""
+
+    def __post_init__(self) -> None:
+        if self.interval < 0 or self.min_face < 8 or not 0.0 < self.min_score < 1.0:
+            raise ValueError(f"scan interval must be >= 0, min_face >= 8 and min_score in (0, 1), got "
+                             f"{self.interval}, {self.min_face}, {self.min_score}")
+
+
+@dataclass(frozen=True)
+class DetectorOptions:
+    """Which detector, and its settings."""
+
+    kind: str = "blazeface"
+    """blazeface (short range + small-face scan), blazeface-full or haar."""
+    blazeface: BlazeFaceOptions = field(default_factory=BlazeFaceOptions)
+    scan: ScanOptions = field(default_factory=ScanOptions)
+    haar: HaarOptions = field(default_factory=HaarOptions)
+
+    def __post_init__(self) -> None:
+        if self.kind not in DETECTORS:
+            raise ValueError(f"unknown detector {self.kind!r} (choose from {', '.join(DETECTORS)})")
+
+
+SHORT_RANGE_MIN_SIDE = 20
+"""Face side, in BlazeFace short-range input pixels, from which it finds faces reliably."""
+
+
+def tiles(width: int, height: int, side: int) -> list[tuple[int, int, int, int]]:
+    """Square tiles (x, y, side, side) covering a frame, overlapping by half a tile, so any face up to
+    half a tile wide lies whole inside one of them."""
+    def starts(length: int) -> list[int]:
+        if length <= side:
+            return [0]
+        count = int(np.ceil((length - side) / (side / 2))) + 1
+        return sorted({round(i * (length - side) / (count - 1)) for i in range(count)})
+    return [(x, y, side, side) for y in starts(height) for x in starts(width)]
+
+
+def merge(first: list[Detection], second: list[Detection], iou: float) -> list[Detection]:
+    """`first`, plus each of `second` that overlaps none of them (or each other) by more than `iou`."""
+    kept = list(first)
+    for candidate in sorted(second, key=lambda d: -d.score):
+        if all(candidate.box.iou(d.box) <= iou and not _inside(candidate.box, d.box) for d in kept):
+            kept.append(candidate)
+    return kept
+
+
+def _inside(a: Box, b: Box) -> bool:
+    """Whether most of the smaller box lies inside the larger (a face and a part of it)."""
+    ix = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
+    iy = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
+    return ix * iy > 0.6 * min(a.w * a.h, b.w * b.h)
+
+
+class ScanningDetector:
+    """BlazeFace short-range on the whole frame every frame, and a small-face scan on tiles."""
+
+    name = "blazeface"
+
+    def __init__(self, options: BlazeFaceOptions, scan: ScanOptions, interpreter: str = "auto") -> None:
+        self.options, self.scan = options, scan
+        self.whole = BlazeFaceDetector(options, interpreter=interpreter)
+        scanning = BlazeFaceOptions(options.model, scan.min_score, options.nms_iou, options.max_faces)
+        self._scanner = BlazeFaceDetector(scanning, interpreter=interpreter) if scan.interval else None
+        self._last_scan = -float("inf")
+        self._small: list[Detection] = []
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.scans = 0
+
+    def _scan(self, frame: np.ndarray) -> list[Detection]:
+        side = round(self.whole.spec.size * self.scan.min_face / SHORT_RANGE_MIN_SIDE)
+        found: list[Detection] = []
+        for x, y, w, h in tiles(frame.shape[1], frame.shape[0], side):
+            found = merge(found, self._scanner.detect_region(frame, x, y, w, h), self.options.nms_iou)
+        return found
+
+    def _scan_and_keep(self, frame: np.ndarray) -> None:
+        found = self._scan(frame)
+        with self._lock:
+            self._small = found
+            self.scans += 1
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        found = self.whole.detect(frame)
+        now = time.monotonic()
+        if self._scanner is not None and now - self._last_scan >= self.scan.interval:
+            if not self.scan.background:
+                self._last_scan = now
+                self._scan_and_keep(frame)
+            elif self._thread is None or not self._thread.is_alive():
+                self._last_scan = now
+                self._thread = threading.Thread(target=self._scan_and_keep, args=(frame.copy(),),
+                                                name="fer-edge-scan", daemon=True)
+                self._thread.start()
+        with self._lock:
+            small = self._small
+        return merge(found, small, self.options.nms_iou)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+
+class SingleBlazeFace(BlazeFaceDetector):
+    """BlazeFace on the whole frame only (the full-range model, or short range without a scan)."""
+
+    def close(self) -> None:
+        pass
+
+
+def make_detector(options: DetectorOptions, interpreter: str = "auto") -> Detector:
+    """The detector `options.kind` names; raises ModelFileError/ValueError/FileNotFoundError with one line."""
+    if options.kind == "haar":
+        return HaarDetector(options.haar)
+    if options.kind == "blazeface-full":
+        full = BlazeFaceOptions(model="full", score_threshold=options.blazeface.score_threshold,
+                                nms_iou=options.blazeface.nms_iou, max_faces=options.blazeface.max_faces)
+        return SingleBlazeFace(full, interpreter=interpreter)
+    return ScanningDetector(options.blazeface, options.scan, interpreter)

@@ -11,10 +11,10 @@ import numpy as np
 
 from edge.capture import Capture, Captured
 from edge.classify import Classifier, ModelOptions
-from edge.contract import to_gray, to_model_pixels
-from edge.detect import DetectorOptions, FaceDetector
+from edge.contract import to_model_pixels
+from edge.detect import FRAMINGS, DetectorOptions, make_detector
 from edge.model_file import default_model
-from edge.results import Box, Face, FrameResult
+from edge.results import Box, Detection, Face, FrameResult
 from edge.sources import FrameSource
 from edge.timing import FpsMonitor, StageTimer
 from edge.track import Tracker, TrackerOptions
@@ -50,29 +50,35 @@ class Recognizer:
         self.options = options
         self.model_path = options.model.resolved_path
         self.classifier = Classifier.from_options(options.model)
-        self.detector = FaceDetector(options.detector)
+        self.detector = make_detector(options.detector, options.model.interpreter)
+        self.framing = FRAMINGS[self.detector.name]
         self.tracker = Tracker(options.tracker) if options.smooth else None
         self.timer = StageTimer()
         self.fps = FpsMonitor()
         self._frame_index = 0
-        self._boxes: list[Box] = []
+        self._detections: list[Detection] = []
 
     def recognize(self, frame: np.ndarray) -> list[Face]:
         """Faces in a BGR (or gray) frame, largest first."""
-        gray = to_gray(frame)
         with self.timer.stage("detect"):
             if self._frame_index % self.options.detect_every == 0:
-                self._boxes = self.detector.detect(gray)
+                self._detections = self.detector.detect(frame)
             self._frame_index += 1
-        boxes = [b for b in self._boxes if b.w > 0 and b.h > 0]
+        detections = sorted((d for d in self._detections if d.box.w > 0 and d.box.h > 0),
+                            key=lambda d: d.box.w * d.box.h, reverse=True)
         classifier = self.classifier
         with self.timer.stage("preprocess"):
-            pixels = np.stack([to_model_pixels(b.crop(gray), classifier.info.input) for b in boxes]) \
-                if boxes else np.zeros((0, *classifier.info.input.shape), np.uint8)
+            pixels = np.stack([to_model_pixels(crop(frame, self.framing.crop_box(d.box)), classifier.info.input)
+                               for d in detections]) if detections \
+                else np.zeros((0, *classifier.info.input.shape), np.uint8)
         with self.timer.stage("infer"):
             predictions = classifier.predict(pixels)
-        faces = [Face(box, prediction) for box, prediction in zip(boxes, predictions)]
+        faces = [Face(d.box, prediction, keypoints=d.keypoints) for d, prediction in zip(detections, predictions)]
         return self.tracker.update(faces) if self.tracker is not None else faces
+
+    def close(self) -> None:
+        """Stop the detector's background work."""
+        self.detector.close()
 
     def process(self, captured: Captured) -> FrameResult:
         """The result of one captured frame: its faces, the FPS so far and this frame's stage times."""
@@ -80,7 +86,7 @@ class Recognizer:
         self.fps.tick()
         stages = {k: v for k, v in self.timer.latest().items() if k in FRAME_STAGES}
         return FrameResult(captured.index, captured.time, captured.name, tuple(faces), self.fps.fps,
-                           captured.dropped, stages)
+                           captured.dropped, stages, self.detector.name)
 
     def stream(self, source: FrameSource, loop: bool = False) -> Iterator[tuple[np.ndarray, FrameResult]]:
         """(frame, result) for every frame of a source, read ahead in a capture thread; the source is
@@ -92,6 +98,17 @@ class Recognizer:
                 if captured is None:
                     return
                 yield captured.image, self.process(captured)
+
+
+def crop(frame: np.ndarray, box: Box) -> np.ndarray:
+    """The frame inside `box`; parts outside the frame are filled by repeating its edge."""
+    height, width = frame.shape[:2]
+    x0, y0, x1, y1 = max(box.x, 0), max(box.y, 0), min(box.x + box.w, width), min(box.y + box.h, height)
+    inside = frame[y0:y1, x0:x1]
+    if (x0, y0, x1, y1) == (box.x, box.y, box.x + box.w, box.y + box.h) or not inside.size:
+        return inside
+    return cv2.copyMakeBorder(inside, y0 - box.y, box.y + box.h - y1, x0 - box.x, box.x + box.w - x1,
+                              cv2.BORDER_REPLICATE)
 
 
 def first_frame(path: Path) -> np.ndarray:

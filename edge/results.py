@@ -39,6 +39,15 @@ class Box:
 
 
 @dataclass(frozen=True)
+class Detection:
+    """A face as a detector found it: its box in frame pixels, its score, and landmarks when the detector gives them."""
+
+    box: Box
+    score: float = 1.0
+    keypoints: tuple[tuple[float, float], ...] | None = None
+
+
+@dataclass(frozen=True)
 class Prediction:
     """One face's emotion: the top label, its probability, and every label's probability in label order."""
 
@@ -119,11 +128,14 @@ class FrameResult:
     """Stale frames a live source dropped just before this one (always 0 for files)."""
     stages_ms: dict[str, float] = field(default_factory=dict)
     """This frame's milliseconds per stage (capture, detect, preprocess, infer)."""
+    detector: str = ""
+    """The face detector that found the faces."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSONL record."""
         return {"schema": SCHEMA, "frame": self.index, "time": round(self.time, 3), "source": self.source,
-                "fps": round(self.fps, 2), "dropped": self.dropped, "faces": [f.to_dict() for f in self.faces],
+                "detector": self.detector, "fps": round(self.fps, 2), "dropped": self.dropped,
+                "faces": [f.to_dict() for f in self.faces],
                 "stages_ms": {k: round(v, 3) for k, v in self.stages_ms.items()}}
 
     @classmethod
@@ -133,4 +145,5 @@ class FrameResult:
             raise ValueError(f"JSONL schema {record.get('schema')!r}, this reader knows {SCHEMA}")
         return cls(int(record["frame"]), float(record["time"]), str(record["source"]),
                    tuple(Face.from_dict(f) for f in record["faces"]), float(record["fps"]),
-                   int(record.get("dropped", 0)), {str(k): float(v) for k, v in record.get("stages_ms", {}).items()})
+                   int(record.get("dropped", 0)), {str(k): float(v) for k, v in record.get("stages_ms", {}).items()},
+                   str(record.get("detector", "")))

@@ -46,6 +46,7 @@ class Summary:
     """What a run did."""
 
     source: str = ""
+    detector: str = ""
     frames: int = 0
     faces: int = 0
     frames_with_faces: int = 0
@@ -61,7 +62,7 @@ class Summary:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "frames": self.frames, "faces": self.faces,
+        return {"source": self.source, "detector": self.detector, "frames": self.frames, "faces": self.faces,
                 "frames_with_faces": self.frames_with_faces, "seconds": round(self.seconds, 3),
                 "fps": round(self.fps, 2), "bad_frames": self.bad_frames, "dropped": self.dropped,
                 "reconnects": self.reconnects, "stopped_by": self.stopped_by,
@@ -69,7 +70,8 @@ class Summary:
 
     def format(self) -> str:
         lines = [f"{self.frames} frames, {self.faces} faces ({self.frames_with_faces} frames with a face), "
-                 f"{self.fps:.1f} FPS mean over {self.seconds:.1f} s; stopped by {self.stopped_by}"]
+                 f"{self.fps:.1f} FPS mean over {self.seconds:.1f} s; detector {self.detector}; "
+                 f"stopped by {self.stopped_by}"]
         if self.bad_frames or self.reconnects or self.dropped:
             lines.append(f"skipped {self.bad_frames} bad frames, dropped {self.dropped} stale frames, "
                          f"{self.reconnects} reconnections")
@@ -92,7 +94,7 @@ def run(recognizer: Recognizer, source: FrameSource, sinks: Sequence[Sink] = (),
     Those are clean ends: every sink is finalised. An error discards what the sinks must not keep, and
     propagates. Either way the capture thread is joined and the source released. Returns the summary.
     """
-    timer, summary = recognizer.timer, Summary(source=source.name)
+    timer, summary = recognizer.timer, Summary(source=source.name, detector=recognizer.detector.name)
     annotator = Annotator()
     draw = options.draw and any(sink.draws for sink in sinks)
     in_main_thread = threading.current_thread() is threading.main_thread()
