@@ -9,7 +9,7 @@ import pytest
 
 from edge import interpreter as interpreter_module
 from edge.classify import Classifier
-from edge.detect import DetectorOptions, FaceDetector
+from edge.detect import DETECTORS, DetectorOptions, HaarDetector, HaarOptions, ScanOptions, make_detector
 from edge.model_file import ModelFileError
 from edge.results import Box, Face, Prediction
 from edge.sources import CaptureSource, PicameraSource, SourceError, SourceOptions, open_source
@@ -19,29 +19,31 @@ from tests.conftest import SAMPLES
 
 @pytest.mark.parametrize("photo", ["grace_hopper.jpg", "astronaut.png"])
 @pytest.mark.parametrize("detect_width", [0, 320])
-def test_detector_finds_the_face_in_full_frame_coordinates(photo, detect_width):
+def test_haar_finds_the_face_in_full_frame_coordinates(photo, detect_width):
     image = cv2.imread(str(SAMPLES / photo), cv2.IMREAD_GRAYSCALE)
-    boxes = FaceDetector(DetectorOptions(detect_width=detect_width)).detect(image)
-    assert len(boxes) == 1
-    face = boxes[0]
+    found = HaarDetector(HaarOptions(detect_width=detect_width)).detect(image)
+    assert len(found) == 1
+    face = found[0].box
     assert 80 < face.w < 300 and 0 <= face.x and face.x + face.w <= image.shape[1]
 
 
 def test_downscaled_and_full_size_detection_agree():
     image = cv2.imread(str(SAMPLES / "grace_hopper.jpg"), cv2.IMREAD_GRAYSCALE)
-    full = FaceDetector(DetectorOptions(detect_width=0)).detect(image)[0]
-    small = FaceDetector(DetectorOptions(detect_width=300)).detect(image)[0]
+    full = HaarDetector(HaarOptions(detect_width=0)).detect(image)[0].box
+    small = HaarDetector(HaarOptions(detect_width=300)).detect(image)[0].box
     assert full.iou(small) > 0.7
 
 
-def test_no_face_in_a_blank_frame():
-    assert FaceDetector().detect(np.zeros((480, 640), np.uint8)) == []
+@pytest.mark.parametrize("kind", DETECTORS)
+def test_no_face_in_a_blank_frame(kind):
+    detector = make_detector(DetectorOptions(kind=kind, scan=ScanOptions(background=False)))
+    assert detector.detect(np.zeros((480, 640, 3), np.uint8)) == []
 
 
 @pytest.mark.parametrize("kwargs", [{"scale_factor": 1.0}, {"min_face": 0}, {"cascade": "nope.xml"}])
-def test_bad_detector_options(kwargs):
+def test_bad_haar_options(kwargs):
     with pytest.raises((ValueError, FileNotFoundError)):
-        FaceDetector(DetectorOptions(**kwargs))
+        HaarDetector(HaarOptions(**kwargs))
 
 
 def face(box: Box, probabilities: list[float]) -> Face:
