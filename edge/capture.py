@@ -37,6 +37,8 @@ class Captured:
     image: np.ndarray
     dropped: int = 0
     """Stale frames dropped just before this one (live sources only)."""
+    still: bool = False
+    """A photo that stands alone (image and folder sources), not a frame of a video."""
 
 
 def source_frames(source: FrameSource, loop: bool = False) -> Iterator[tuple[str, np.ndarray]]:
@@ -80,7 +82,7 @@ class Capture:
         item = next(self._frames, None)
         if item is None:
             return None
-        captured = Captured(self._index, time.time(), item[0], item[1])
+        captured = Captured(self._index, time.time(), item[0], item[1], still=self.source.still)
         self._index += 1
         return captured
 
@@ -128,7 +130,7 @@ class Capture:
             self._cond.notify_all()
         if drops:
             self.dropped += drops
-            captured = Captured(captured.index, captured.time, captured.name, captured.image, drops)
+            captured = Captured(captured.index, captured.time, captured.name, captured.image, drops, captured.still)
         return captured
 
     def close(self) -> None:

@@ -58,11 +58,12 @@ class Recognizer:
         self._frame_index = 0
         self._detections: list[Detection] = []
 
-    def recognize(self, frame: np.ndarray) -> list[Face]:
-        """Faces in a BGR (or gray) frame, largest first."""
+    def recognize(self, frame: np.ndarray, still: bool = True) -> list[Face]:
+        """Faces in a BGR (or gray) frame, largest first. A `still` frame is a photo on its own: the whole
+        detector runs on it and nothing carries over (no tracking); streams pass still=False."""
         with self.timer.stage("detect"):
-            if self._frame_index % self.options.detect_every == 0:
-                self._detections = self.detector.detect(frame)
+            if still or self._frame_index % self.options.detect_every == 0:
+                self._detections = self.detector.detect(frame, still)
             self._frame_index += 1
         detections = sorted((d for d in self._detections if d.box.w > 0 and d.box.h > 0),
                             key=lambda d: d.box.w * d.box.h, reverse=True)
@@ -74,7 +75,7 @@ class Recognizer:
         with self.timer.stage("infer"):
             predictions = classifier.predict(pixels)
         faces = [Face(d.box, prediction, keypoints=d.keypoints) for d, prediction in zip(detections, predictions)]
-        return self.tracker.update(faces) if self.tracker is not None else faces
+        return self.tracker.update(faces) if self.tracker is not None and not still else faces
 
     def close(self) -> None:
         """Stop the detector's background work."""
@@ -82,7 +83,7 @@ class Recognizer:
 
     def process(self, captured: Captured) -> FrameResult:
         """The result of one captured frame: its faces, the FPS so far and this frame's stage times."""
-        faces = self.recognize(captured.image)
+        faces = self.recognize(captured.image, captured.still)
         self.fps.tick()
         stages = {k: v for k, v in self.timer.latest().items() if k in FRAME_STAGES}
         return FrameResult(captured.index, captured.time, captured.name, tuple(faces), self.fps.fps,

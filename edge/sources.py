@@ -66,6 +66,8 @@ class FrameSource:
     """What the frames are called in results: a file's name, `camera 0`, `picam` or a URL."""
     fps = 30.0
     """The source's nominal frame rate (for a saved video)."""
+    still = False
+    """Its frames are unrelated photos (an image or a folder), not a video's frames."""
 
     def __init__(self) -> None:
         self.stats = SourceStats()
@@ -177,6 +179,8 @@ class CaptureSource(FrameSource):
 
 class ImageSource(FrameSource):
     """One image file or every image in a folder (sorted); unreadable files are counted and skipped."""
+
+    still = True
 
     def __init__(self, path: Path) -> None:
         super().__init__()

@@ -207,3 +207,12 @@ def test_each_detector_runs_the_pipeline_and_is_named(kind, tmp_path, capsys):
     assert record["detector"] == kind and len(record["faces"]) == 1
     assert ("keypoints" in record["faces"][0]) == kind.startswith("blazeface")
     assert f"detector {kind}" in capsys.readouterr().err
+
+
+def test_photos_of_a_folder_do_not_share_faces(tmp_path):
+    cv2.imwrite(str(tmp_path / "a.jpg"), cv2.imread(str(SAMPLES / "grace_hopper.jpg")))
+    cv2.imwrite(str(tmp_path / "b.jpg"), np.full((600, 512, 3), 128, np.uint8))
+    out = tmp_path / "faces.jsonl"
+    assert edge_main(["--source", str(tmp_path), "--headless", "--quiet", "--jsonl", str(out)]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [len(r["faces"]) for r in records] == [1, 0], "nothing carries over from one photo to the next"

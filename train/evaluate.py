@@ -9,6 +9,7 @@ import numpy as np
 
 from edge.classify import ModelOptions
 from edge.contract import InputSpec, normalize
+from edge.detect import DetectorOptions
 from train.data import FaceSet
 from train.metrics import summarize
 
@@ -61,13 +62,80 @@ def evaluate_model(model: ModelOptions, data: Path) -> tuple[list[dict[str, Any]
     return evaluate_splits(probabilities_of, report_splits(faces), tuple(info.labels)), faces
 
 
+def evaluate_detect(model: ModelOptions, data: Path, detector: DetectorOptions) -> dict[str, Any]:
+    """Whole labelled images (a folder of class folders) through detection: the largest face is cropped
+    (with the detector's framing, and with its raw box) and classified; images with no face are counted,
+    and scored on the whole image as a fallback. Each whole image classified as it is, for comparison."""
+    import cv2
+
+    from edge.classify import Classifier
+    from edge.contract import to_model_pixels
+    from edge.detect import FRAMINGS, Framing, make_detector
+    from edge.pipeline import crop
+    from edge.sources import IMAGE_SUFFIXES
+    from train.data import DataError
+
+    classifier = Classifier.from_options(model)
+    labels = classifier.labels
+    folders = sorted(p for p in data.iterdir() if p.is_dir()) if data.is_dir() else []
+    unknown = [f.name for f in folders if f.name not in labels]
+    if not folders or unknown:
+        raise DataError(f"{data}: --detect needs a folder of class folders named after the model's labels "
+                        f"({', '.join(labels)}); " + (f"unknown: {', '.join(unknown)}" if unknown else "none found"))
+    finder = make_detector(detector)
+    framing = FRAMINGS[finder.name]
+    rows: dict[str, list[bool]] = {"crop": [], "raw box": [], "whole image": [], "crop, else whole image": []}
+    no_face, unreadable = [], []
+    for folder in folders:
+        truth = labels.index(folder.name)
+        for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                unreadable.append(path.name)
+                continue
+            found = finder.detect(image, still=True)
+            regions = [image]
+            if found:
+                box = max(found, key=lambda d: d.box.w * d.box.h).box
+                regions += [crop(image, framing.crop_box(box)), crop(image, Framing().crop_box(box))]
+            pixels = np.stack([to_model_pixels(r, classifier.info.input) for r in regions])
+            right = [int(p.argmax()) == truth for p in classifier.probabilities_of_pixels(pixels)]
+            rows["whole image"].append(right[0])
+            if found:
+                rows["crop"].append(right[1])
+                rows["raw box"].append(right[2])
+            else:
+                no_face.append(f"{folder.name}/{path.name}")
+            rows["crop, else whole image"].append(right[1] if found else right[0])
+    finder.close()
+    if not rows["whole image"]:
+        raise DataError(f"{data}: no readable images")
+    return {"detector": finder.name, "framing": vars(framing), "images": len(rows["whole image"]),
+            "with_face": len(rows["crop"]), "no_face": len(no_face), "no_face_first": no_face[:10],
+            "unreadable": unreadable,
+            "accuracy": {k: (float(np.mean(v)) if v else None) for k, v in rows.items()}}
+
+
+def format_detect(result: dict[str, Any]) -> str:
+    a = result["accuracy"]
+    lines = [f"detector {result['detector']} (framing {result['framing']}): a face in {result['with_face']} of "
+             f"{result['images']} images"]
+    lines += [f"  accuracy, {name} ({'faces found' if name in ('crop', 'raw box') else 'all images'}): "
+              f"{value:.2%}" for name, value in a.items() if value is not None]
+    if result["no_face"]:
+        lines.append(f"  no face in {result['no_face']} images, first: {', '.join(result['no_face_first'])}")
+    if result["unreadable"]:
+        lines.append(f"  skipped {len(result['unreadable'])} unreadable images, first: {result['unreadable'][0]}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """`fer-eval MODEL DATA [--json OUT]`: accuracy, macro-F1, per-class metrics, confusion matrix."""
     import argparse
     import json
     import sys
 
-    from edge.cli import add_model_flags
+    from edge.cli import add_detector_flags, add_model_flags, detector_options
     from edge.help_format import HelpFormatter
     from edge.model_file import ModelFileError, write_bytes_atomic
     from train.data import DataError
@@ -78,10 +146,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("data", type=Path, help="Kaggle FER2013 root (evaluates test/), a folder of class folders, "
                    "or fer2013.csv")
     add_model_flags(p)
+    p.add_argument("--detect", action="store_true",
+                   help="DATA holds whole images in class folders: detect, crop the largest face, classify (.tflite)")
+    add_detector_flags(p)
     p.add_argument("--json", type=Path, default=None, help="write the metrics here as JSON")
     args = p.parse_args(argv)
     try:
         model = ModelOptions(path=args.model, threads=args.threads, interpreter=args.interpreter, flip=args.flip)
+        if args.detect:
+            if args.model.suffix != ".tflite":
+                raise ModelFileError(f"{args.model}: --detect runs the device pipeline: give a .tflite model")
+            result = evaluate_detect(model, args.data, detector_options(args))
+            print(format_detect(result))
+            if args.json:
+                write_bytes_atomic(args.json, json.dumps(result, indent=1).encode())
+            return 0
         results, faces = evaluate_model(model, args.data)
         for result in results:
             print(format_summary(result))
