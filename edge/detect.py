@@ -69,13 +69,13 @@ short range 515, full range 482), measured on 2026-11-29 by
 class HaarOptions:
     """Haar detection settings; cost is set mostly by detect_width, min_face and scale_factor."""
 
-    detect_width: int = 240
+    detect_width: int = 320
     """Frames wider than this are downscaled to this width before detection (pixels; 0 = never)."""
-    scale_factor: float = 1.2
+    scale_factor: float = 1.15
     """Image-pyramid step of the cascade (> 1; smaller finds more faces, slower)."""
-    min_neighbors: int = 5
+    min_neighbors: int = 4
     """Overlapping detections needed to keep a face (higher = fewer false faces)."""
-    min_face: int = 80
+    min_face: int = 48
     """Smallest face side to find, in full-frame pixels."""
     cascade: str = "haarcascade_frontalface_default.xml"
     """Cascade file: a name in OpenCV's bundled data folder, or a path."""

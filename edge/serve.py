@@ -229,7 +229,8 @@ class LiveServer(Sink):
         with self._cond:
             record = self._record
         base = dict(record) if record is not None else \
-            {"schema": SCHEMA, "frame": None, "time": None, "source": None, "faces": [], "fps": 0.0, "dropped": 0}
+            {"schema": SCHEMA, "frame": None, "time": None, "source": None, "detector": None, "faces": [], "fps": 0.0,
+             "dropped": 0}
         base["stages_ms"] = {name: s["p50"] for name, s in self.stages().items()}
         return base
 

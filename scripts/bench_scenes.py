@@ -40,7 +40,15 @@ CONTENDERS = {
     "blazeface (default: short range + scan)": DetectorOptions(scan=ScanOptions(background=False)),
     "blazeface, no scan": DetectorOptions(scan=ScanOptions(interval=0)),
     "blazeface-full": DetectorOptions(kind="blazeface-full"),
-    "haar (defaults)": DetectorOptions(kind="haar"),
+    "haar (defaults: width 320, min face 48, scale 1.15, 4 neighbours)": DetectorOptions(kind="haar"),
+    "haar, width 320, min face 40, scale 1.1, 3 neighbours": DetectorOptions(
+        kind="haar", haar=HaarOptions(detect_width=320, min_face=40, scale_factor=1.1, min_neighbors=3)),
+    "haar, the defaults until 2026-11-29 (width 240, min face 80, scale 1.2, 5 neighbours)": DetectorOptions(
+        kind="haar", haar=HaarOptions(detect_width=240, min_face=80, scale_factor=1.2, min_neighbors=5)),
+    "haar, width 320, min face 40, scale 1.1": DetectorOptions(
+        kind="haar", haar=HaarOptions(detect_width=320, min_face=40, scale_factor=1.1)),
+    "haar, width 480, min face 32, scale 1.1": DetectorOptions(
+        kind="haar", haar=HaarOptions(detect_width=480, min_face=32, scale_factor=1.1)),
     "haar, full resolution, min face 24, scale 1.1": DetectorOptions(
         kind="haar", haar=HaarOptions(detect_width=0, min_face=24, scale_factor=1.1)),
 }
@@ -122,7 +130,7 @@ def make_scene(rng: np.random.Generator, photos: list[Photo], dim: bool) -> Scen
         low, high = SIZE_BINS[rng.integers(len(SIZE_BINS))]
         side = float(rng.uniform(low, high))
         for _attempt in range(20):  # no overlapping heads
-            cx, cy = rng.uniform(side, WIDTH - side), rng.uniform(side * 1.2, HEIGHT - side * 1.2)
+            cx, cy = rng.uniform(side * 0.6, WIDTH - side * 0.6), rng.uniform(side * 0.6, HEIGHT - side * 0.6)
             box = Box(round(cx - side * 1.3), round(cy - side * 1.7), round(side * 2.6), round(side * 3.4))
             if all(box.iou(Box(f.x - f.w, f.y - f.h, f.w * 3, f.h * 3)) == 0 for f in faces):
                 faces.append(place(canvas, photos[rng.integers(len(photos))], side, cx, cy,

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from edge import interpreter as interpreter_module
+from edge.blazeface import BlazeFaceDetector
 from edge.classify import Classifier
 from edge.detect import DETECTORS, DetectorOptions, HaarDetector, HaarOptions, ScanOptions, make_detector
 from edge.model_file import ModelFileError
@@ -21,10 +22,10 @@ from tests.conftest import SAMPLES
 @pytest.mark.parametrize("detect_width", [0, 320])
 def test_haar_finds_the_face_in_full_frame_coordinates(photo, detect_width):
     image = cv2.imread(str(SAMPLES / photo), cv2.IMREAD_GRAYSCALE)
-    found = HaarDetector(HaarOptions(detect_width=detect_width)).detect(image)
-    assert len(found) == 1
-    face = found[0].box
-    assert 80 < face.w < 300 and 0 <= face.x and face.x + face.w <= image.shape[1]
+    truth = BlazeFaceDetector().detect(image)[0].box
+    found = [d.box for d in HaarDetector(HaarOptions(detect_width=detect_width)).detect(image)]
+    face = max(found, key=truth.iou)
+    assert truth.iou(face) > 0.5 and 0 <= face.x and face.x + face.w <= image.shape[1]
 
 
 def test_downscaled_and_full_size_detection_agree():

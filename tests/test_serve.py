@@ -186,14 +186,15 @@ def test_state_page_and_metrics(model, clip):
         status, headers, body = get(running.url("/api/state"))
         assert status == 200 and headers["Content-Type"] == "application/json"
         state = json.loads(body)
-        assert set(state) == {"schema", "frame", "time", "source", "faces", "fps", "dropped", "stages_ms"}
+        assert set(state) == {"schema", "frame", "time", "source", "detector", "faces", "fps", "dropped",
+                              "stages_ms"}
         assert state["frame"] >= 10 and state["fps"] > 0 and abs(state["time"] - time.time()) < 60
         assert {"capture", "detect", "preprocess", "infer", "render"} <= set(state["stages_ms"])
         labels = set(Recognizer(RecognizerOptions(model=ModelOptions(path=model))).classifier.labels)
         faces = [f for _ in range(20) for f in json.loads(get(running.url("/api/state"))[2])["faces"]]
         assert faces, "no face in 20 polls of the demo clip"
         for face in faces:
-            assert set(face) == {"id", "box", "label", "score", "probs"}
+            assert set(face) == {"id", "box", "label", "score", "probs", "keypoints"}
             assert face["label"] in labels and set(face["probs"]) == labels and len(face["box"]) == 4
 
         status, headers, page = get(running.url("/"))
