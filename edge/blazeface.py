@@ -44,6 +44,19 @@ MODELS = {
 }
 
 
+def anchor_groups(size: int, strides: tuple[int, ...], anchors_per_layer: int) -> list[tuple[int, int]]:
+    """(grid side, anchors per cell) of each group of consecutive layers with one stride, in output order."""
+    groups = []
+    layer = 0
+    while layer < len(strides):
+        stride, same = strides[layer], 0
+        while layer < len(strides) and strides[layer] == stride:
+            same += 1
+            layer += 1
+        groups.append((int(np.ceil(size / stride)), same * anchors_per_layer))
+    return groups
+
+
 def ssd_anchors(size: int, strides: tuple[int, ...], anchors_per_layer: int) -> np.ndarray:
     """Anchor centres (n, 2) as (x, y) in [0, 1], in the models' output order (fixed-size anchors).
 
@@ -51,18 +64,22 @@ def ssd_anchors(size: int, strides: tuple[int, ...], anchors_per_layer: int) -> 
     `anchors_per_layer` anchors for each of those layers.
     """
     centres = []
-    layer = 0
-    while layer < len(strides):
-        stride, same = strides[layer], 0
-        while layer < len(strides) and strides[layer] == stride:
-            same += 1
-            layer += 1
-        cells = int(np.ceil(size / stride))
+    for cells, per_cell in anchor_groups(size, strides, anchors_per_layer):
         grid = (np.arange(cells) + 0.5) / cells
         ys, xs = np.meshgrid(grid, grid, indexing="ij")
-        cell_centres = np.stack([xs.ravel(), ys.ravel()], axis=1)
-        centres.append(np.repeat(cell_centres, same * anchors_per_layer, axis=0))
+        centres.append(np.repeat(np.stack([xs.ravel(), ys.ravel()], axis=1), per_cell, axis=0))
     return np.concatenate(centres).astype(np.float32)
+
+
+def per_image(output: np.ndarray, images: int, groups: list[int]) -> np.ndarray:
+    """A batched output (1, images x anchors, k) -> (images, anchors, k). The models reshape each anchor
+    group to (1, -1, k) before concatenating, so the batch is major within each group, not overall."""
+    flat = output.reshape(-1, output.shape[-1])
+    parts, start = [], 0
+    for count in groups:
+        parts.append(flat[start:start + images * count].reshape(images, count, -1))
+        start += images * count
+    return np.concatenate(parts, axis=1)
 
 
 @dataclass(frozen=True)
@@ -186,6 +203,8 @@ class BlazeFaceDetector:
             raise ModelFileError(f"{path}: not a TFLite model")
         self.backend, self._interpreter = load_interpreter(content, 1, interpreter)
         self.anchors = ssd_anchors(self.spec.size, self.spec.strides, self.spec.anchors_per_layer)
+        self._groups = [cells * cells * per_cell for cells, per_cell in
+                        anchor_groups(self.spec.size, self.spec.strides, self.spec.anchors_per_layer)]
         inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
         shapes = sorted(tuple(int(v) for v in o["shape"]) for o in outputs)
         expected = sorted([(1, len(self.anchors), 16), (1, len(self.anchors), 1)])
@@ -205,27 +224,38 @@ class BlazeFaceDetector:
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         """Faces in a BGR (or gray) frame."""
-        return self.detect_region(frame, 0, 0, frame.shape[1], frame.shape[0])
+        return self.detect_regions(frame, [(0, 0, frame.shape[1], frame.shape[0])])[0]
 
-    def detect_region(self, frame: np.ndarray, x: int, y: int, w: int, h: int) -> list[Detection]:
-        """Faces inside one region of the frame (scaled to the model's input), in frame pixels."""
-        x0, y0 = max(0, x), max(0, y)
-        x1, y1 = min(frame.shape[1], x + w), min(frame.shape[0], y + h)
-        if x1 - x0 < 2 or y1 - y0 < 2:
-            return []
-        region = frame[y0:y1, x0:x1]
-        _, box = letterbox(region, self.spec.size, self._tensor[0])
+    def detect_regions(self, frame: np.ndarray, regions: list[tuple[int, int, int, int]]) -> list[list[Detection]]:
+        """Faces inside each (x, y, w, h) region of the frame (each scaled to the model's input), in frame
+        pixels; all regions go through the model in one invoke."""
+        placed: list[Letterbox | None] = []
+        if len(self._tensor) != len(regions):
+            self._interpreter.resize_tensor_input(self._input, [len(regions), self.spec.size, self.spec.size, 3])
+            self._interpreter.allocate_tensors()
+            self._tensor = np.empty((len(regions), self.spec.size, self.spec.size, 3), np.float32)
+        for slot, (x, y, w, h) in enumerate(regions):
+            x0, y0 = max(0, x), max(0, y)
+            x1, y1 = min(frame.shape[1], x + w), min(frame.shape[0], y + h)
+            if x1 - x0 < 2 or y1 - y0 < 2:
+                self._tensor[slot] = -1.0
+                placed.append(None)
+                continue
+            _, box = letterbox(frame[y0:y1, x0:x1], self.spec.size, self._tensor[slot])
+            placed.append(Letterbox(box.scale, box.pad_x, box.pad_y, x0, y0))
         self._interpreter.set_tensor(self._input, self._tensor)
         self._interpreter.invoke()
-        boxes, keypoints, scores = decode(self._interpreter.get_tensor(self._regressors)[0],
-                                          self._interpreter.get_tensor(self._logits)[0], self.anchors,
-                                          self.spec.size, self.options.score_threshold)
-        if not len(scores):
-            return []
-        placed = Letterbox(box.scale, box.pad_x, box.pad_y, x0, y0)
+        regressors = per_image(self._interpreter.get_tensor(self._regressors), len(regions), self._groups)
+        logits = per_image(self._interpreter.get_tensor(self._logits), len(regions), self._groups)
+        return [self._faces(regressors[i], logits[i], box) if box is not None else []
+                for i, box in enumerate(placed)]
+
+    def _faces(self, regressors: np.ndarray, logits: np.ndarray, placed: Letterbox) -> list[Detection]:
+        boxes, keypoints, scores = decode(regressors, logits, self.anchors, self.spec.size,
+                                          self.options.score_threshold)
         found = []
         for corners, points, score in weighted_nms(boxes, keypoints, scores, self.options.nms_iou,
-                                                   self.options.max_faces):
+                                                   self.options.max_faces) if len(scores) else ():
             (left, top), (right, bottom) = placed.to_frame(corners.reshape(2, 2), self.spec.size)
             frame_points = placed.to_frame(points, self.spec.size)
             found.append(Detection(Box(round(left), round(top), round(right - left), round(bottom - top)), score,

@@ -214,8 +214,8 @@ class ScanningDetector:
     def _scan(self, frame: np.ndarray) -> list[Detection]:
         side = round(self.whole.spec.size * self.scan.min_face / SHORT_RANGE_MIN_SIDE)
         found: list[Detection] = []
-        for x, y, w, h in tiles(frame.shape[1], frame.shape[0], side):
-            found = merge(found, self._scanner.detect_region(frame, x, y, w, h), self.options.nms_iou)
+        for faces in self._scanner.detect_regions(frame, tiles(frame.shape[1], frame.shape[0], side)):
+            found = merge(found, faces, self.options.nms_iou)
         return found
 
     def _scan_and_keep(self, frame: np.ndarray) -> None:

@@ -216,3 +216,14 @@ def test_photos_of_a_folder_do_not_share_faces(tmp_path):
     assert edge_main(["--source", str(tmp_path), "--headless", "--quiet", "--jsonl", str(out)]) == 0
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [len(r["faces"]) for r in records] == [1, 0], "nothing carries over from one photo to the next"
+
+
+def test_regions_in_one_invoke_match_regions_one_by_one():
+    """The short-range model concatenates two anchor groups, so a batch's outputs are grouped per layer."""
+    frame, _ = group_photo()
+    regions = [(0, 0, 320, 480), (320, 0, 320, 480), (100, 50, 400, 400)]
+    batched = BlazeFaceDetector().detect_regions(frame, regions)
+    alone = [BlazeFaceDetector().detect_regions(frame, [region])[0] for region in regions]
+    assert [len(faces) for faces in batched][:2] == [1, 1]
+    for got, expected in zip(batched, alone):
+        assert [(d.box, round(d.score, 5)) for d in got] == [(d.box, round(d.score, 5)) for d in expected]
