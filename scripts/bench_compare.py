@@ -102,12 +102,17 @@ class Contender:
     """fer: its TFLite model (the default) or its Keras model."""
     flip: bool = False
     """ours: each face averaged with its mirror image (`fer-edge --flip`)."""
+    detector: str = "blazeface"
+    """ours: the face detector (`fer-edge --detector`)."""
 
 
 CONTENDERS: dict[str, Contender] = {c.name: c for c in (
     Contender("ours-int8-1t", "fer-edge int8, 1 thread", "ours", "int8", 1),
     Contender("ours-int8-2t", "fer-edge int8, 2 threads", "ours", "int8", 2),
     Contender("ours-int8-flip-1t", "fer-edge int8 --flip, 1 thread", "ours", "int8", 1, flip=True),
+    Contender("ours-int8-haar-1t", "fer-edge int8 --detector haar, 1 thread", "ours", "int8", 1, detector="haar"),
+    Contender("ours-int8-full-1t", "fer-edge int8 --detector blazeface-full, 1 thread", "ours", "int8", 1,
+              detector="blazeface-full"),
     Contender("ours-float32-1t", "fer-edge float32, 1 thread", "ours", "float32", 1),
     Contender("ours-float32-2t", "fer-edge float32, 2 threads", "ours", "float32", 2),
     Contender("tutorial", "tutorial loop (Keras MobileNetV2)", "tutorial"),
@@ -275,6 +280,7 @@ def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
     import edge
     from edge.classify import ModelOptions
+    from edge.detect import DetectorOptions
     from edge.pipeline import Recognizer, RecognizerOptions
     from edge.render import Annotator
     from edge.results import FrameResult
@@ -284,7 +290,8 @@ def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
     if args.job == "accuracy":
         return _accuracy_ours(Path(args.model), Path(args.data), args.flip)
     recognizer = Recognizer(RecognizerOptions(model=ModelOptions(path=Path(args.model), threads=args.threads,
-                                                                 flip=args.flip)))
+                                                                 flip=args.flip),
+                                              detector=DetectorOptions(kind=args.detector)))
     annotator = Annotator(show_fps=False)
     ready = _ready(args.spawned_at, import_s)
     draw = _Stages()
@@ -596,7 +603,8 @@ def worker_command(contender: Contender, options: CompareOptions, job: str) -> l
                "--video", str(options.video), "--frames", str(options.frames), "--warmup", str(options.warmup),
                "--data", str(options.data), "--model", str(model), "--threads", str(contender.threads),
                "--spawned-at", repr(time.time())]
-    return command + ([] if contender.fer_tflite else ["--fer-keras"]) + (["--flip"] if contender.flip else [])
+    return command + ([] if contender.fer_tflite else ["--fer-keras"]) + (["--flip"] if contender.flip else []) \
+        + (["--detector", contender.detector] if contender.kind == "ours" else [])
 
 
 def spawn(contender: Contender, options: CompareOptions, job: str) -> dict[str, Any]:
@@ -687,14 +695,15 @@ def ratio_range(pairs: tuple[tuple[float, float], ...]) -> tuple[float, float]:
     return min(ratios), max(ratios)
 
 
-def pi_estimate(summary: dict[str, Any]) -> dict[str, tuple[float, float]]:
+def pi_estimate(summary: dict[str, Any], cnn_detector: bool = False) -> dict[str, tuple[float, float]]:
     """Estimated ms per frame on a Pi 4 and Pi 5 (low, high) from this machine's per-stage means.
 
-    The CNN stage ("infer") scales by the published CNN ratio; everything else (decoding, Haar detection,
-    preprocessing, drawing, Python) by the Haar ratio. Pi 5 = Pi 4 / (1.85 .. 3).
+    The CNN stages ("infer", and "detect" when the detector is a CNN such as BlazeFace) scale by the
+    published CNN ratio; everything else (decoding, Haar detection, preprocessing, drawing, Python) by the
+    Haar ratio. Pi 5 = Pi 4 / (1.85 .. 3).
     """
     stages = dict(summary.get("stages_ms", {}))
-    infer = stages.pop("infer", 0.0)
+    infer = stages.pop("infer", 0.0) + (stages.pop("detect", 0.0) if cnn_detector else 0.0)
     rest = summary.get("mean_ms", 0.0) - infer + summary.get("decode_ms", 0.0)
     haar, cnn = ratio_range(HAAR_PI4_VS_X86), ratio_range(CNN_PI4_VS_X86)
     pi4 = (rest * haar[0] + infer * cnn[0], rest * haar[1] + infer * cnn[1])
@@ -799,7 +808,8 @@ def pi_section(outcomes: list[Outcome]) -> list[str]:
              "> **ESTIMATE.** No Raspberry Pi was available. These figures are this machine's measured per-stage "
              "costs scaled by published single-thread Pi/x86 ratios; they are a range, not a measurement. Run the "
              "recipe below on a Pi for real figures.", "",
-             "Method, per frame: the CNN stage (`infer`: TFLite invoke, Keras predict) is multiplied by the "
+             "Method, per frame: the CNN stages (`infer`: TFLite invoke, Keras predict; and `detect` for the "
+             "BlazeFace detectors) are multiplied by the "
              f"published Pi 4/x86 ratio for a small CNN, **{cnn[0]:.1f}-{cnn[1]:.1f}x**; everything else (decoding, "
              f"Haar detection, preprocessing, drawing, Python) by the ratio for OpenCV's Haar cascade, "
              f"**{haar[0]:.1f}-{haar[1]:.1f}x**. Pi 5 = Pi 4 divided by "
@@ -807,12 +817,12 @@ def pi_section(outcomes: list[Outcome]) -> list[str]:
              "One-thread rows only (the Pi has 4 cores, this machine has fewer). Assumes one core of this machine "
              "is about as fast as the published x86 laptop core (Intel i7-1255U); if it is slower, the Pi "
              "figures below are pessimistic, and the other way round.", "",
-             "| contender | here: infer ms | here: other ms | Pi 4 ms/frame | Pi 4 FPS | Pi 5 ms/frame | Pi 5 FPS |",
+             "| contender | here: CNN ms | here: other ms | Pi 4 ms/frame | Pi 4 FPS | Pi 5 ms/frame | Pi 5 FPS |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for o in outcomes:
         if o.status != "ok" or not o.summary or o.contender.threads != 1:
             continue
-        e = pi_estimate(o.summary)
+        e = pi_estimate(o.summary, o.contender.kind == "ours" and o.contender.detector.startswith("blazeface"))
         pi4, pi5 = e["pi4_ms"], e["pi5_ms"]
         lines.append(f"| {o.contender.label} | {e['host_ms'][0]:.1f} | {e['host_ms'][1]:.1f} | "
                      f"{pi4[0]:.0f}-{pi4[1]:.0f} | {_fps(pi4[1]):.1f}-{_fps(pi4[0]):.1f} | "
@@ -1023,6 +1033,7 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     worker.add_argument("--fer-keras", dest="fer_tflite", action="store_false", help=argparse.SUPPRESS)
     worker.add_argument("--flip", action="store_true", help=argparse.SUPPRESS)
+    worker.add_argument("--detector", type=str, default="blazeface", help=argparse.SUPPRESS)
     worker.add_argument("--spawned-at", type=float, default=0.0, help=argparse.SUPPRESS)
     return p
 
