@@ -58,9 +58,10 @@ class Recognizer:
         self._frame_index = 0
         self._detections: list[Detection] = []
 
-    def recognize(self, frame: np.ndarray, still: bool = True) -> list[Face]:
-        """Faces in a BGR (or gray) frame, largest first. A `still` frame is a photo on its own: the whole
-        detector runs on it and nothing carries over (no tracking); streams pass still=False."""
+    def recognize(self, frame: np.ndarray, still: bool = False) -> list[Face]:
+        """Faces in a BGR (or gray) frame of a stream, largest first, tracked across calls. For a photo on
+        its own pass `still=True`: the whole detector (small-face scan included) runs on it at once and
+        nothing carries over from earlier frames (no tracking)."""
         with self.timer.stage("detect"):
             if still or self._frame_index % self.options.detect_every == 0:
                 self._detections = self.detector.detect(frame, still)

@@ -6,8 +6,11 @@ Contenders (each run in its own subprocess, so peak memory and start-up are its 
 interleaved over the repeats and the median of each figure is reported):
 
   ours-int8-1t, ours-int8-2t, ours-int8-flip-1t, ours-float32-1t, ours-float32-2t
-      `edge.pipeline.Recognizer` (Haar on a downscaled frame, TFLite classifier, tracking) plus
-      `edge.render.Annotator` drawing, with the shipped models in models/ (whatever is there).
+      `edge.pipeline.Recognizer` (the default detector: BlazeFace short range plus the small-face scan;
+      TFLite classifier; tracking) plus `edge.render.Annotator` drawing, with the shipped models in
+      models/ (whatever is there).
+  ours-int8-haar-1t, ours-int8-full-1t
+      The same with `--detector haar` and `--detector blazeface-full`.
   tutorial
       The tutorial's loop: Haar `detectMultiScale(gray, 1.1, 4)` on the full frame, the cascade again on
       each face's ROI, crop, resize to 224x224 BGR, /255, Keras `predict` of MobileNetV2 (alpha 1.0,

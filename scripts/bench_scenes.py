@@ -163,7 +163,7 @@ def evaluate(name: str, options: DetectorOptions, scenes: list[Scene]) -> dict:
         recognizer = Recognizer(RecognizerOptions(model=ModelOptions(), detector=options))  # fresh tracks
         labels: list[set[str]] = [set() for _ in scene.faces]
         for frame in scene.frames:
-            faces = recognizer.recognize(frame.copy(), still=False)
+            faces = recognizer.recognize(frame.copy())
             for i, truth in enumerate(scene.faces):
                 labels[i].update(f.label for f in faces if is_hit(f.box, truth))
         recognizer.close()

@@ -58,7 +58,7 @@ def test_headless_run_on_the_demo_clip(tmp_path, capsys):
 
 
 def test_python_api_on_a_photo():
-    faces = Recognizer().recognize(first_frame(SAMPLES / "grace_hopper.jpg"))
+    faces = Recognizer().recognize(first_frame(SAMPLES / "grace_hopper.jpg"), still=True)
     assert len(faces) == 1
     face = faces[0]
     assert face.label == max(face.probabilities, key=face.probabilities.get)
