@@ -76,6 +76,7 @@ def pipeline_figures(video: Path, recognizer_options: RecognizerOptions, max_fra
             summary = run(recognizer, open_source(SourceOptions(source=str(video))), (),
                           RunOptions(max_frames=max_frames, report_every=0, draw=False,
                                      capture_thread=capture == "thread"))
+            recognizer.close()
             fps[capture].append(round(summary.fps, 2))
             rss[capture].append(round(peak_rss_mb(), 1))
             last[capture] = recognizer, summary

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from edge.interpreter import load_interpreter
-from edge.model_file import ModelFileError
+from edge.model_file import ModelFileError, read_tflite
 from edge.results import Box, Detection
 
 DETECTORS_DIR = Path(__file__).resolve().parent / "detectors"
@@ -195,12 +195,7 @@ class BlazeFaceDetector:
         self.options = options
         self.spec = MODELS[options.model]
         path = Path(path) if path is not None else self.spec.path
-        try:
-            content = path.read_bytes()
-        except OSError as exc:
-            raise ModelFileError(f"{path}: cannot read the face detector ({exc.strerror})") from exc
-        if content[4:8] != b"TFL3":
-            raise ModelFileError(f"{path}: not a TFLite model")
+        content = read_tflite(path, "face detector")
         self.backend, self._interpreter = load_interpreter(content, 1, interpreter)
         self.anchors = ssd_anchors(self.spec.size, self.spec.strides, self.spec.anchors_per_layer)
         self._groups = [cells * cells * per_cell for cells, per_cell in

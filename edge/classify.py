@@ -10,7 +10,7 @@ import numpy as np
 
 from edge.contract import FER2013_LABELS, InputSpec, normalize, to_model_pixels
 from edge.interpreter import BACKENDS, load_interpreter
-from edge.model_file import ModelFileError, ModelInfo, default_model, read_info, strip_info
+from edge.model_file import ModelFileError, ModelInfo, default_model, read_info, read_tflite, strip_info
 from edge.results import Prediction
 
 log = logging.getLogger(__name__)
@@ -93,12 +93,7 @@ class Classifier:
         """Load a `.tflite` file; without embedded metadata, FER2013 labels and a [0, 1] input are assumed."""
         path = Path(path)
         info = read_info(path)
-        try:
-            content = path.read_bytes()
-        except OSError as exc:
-            raise ModelFileError(f"{path}: cannot read ({exc.strerror})") from exc
-        if content[4:8] != b"TFL3":
-            raise ModelFileError(f"{path}: not a TFLite model")
+        content = read_tflite(path)
         if info is None:
             info = _guess_info(content, threads, interpreter)
             log.warning("%s has no fer-edge metadata: assuming FER2013 labels and input %s", path, info.input)

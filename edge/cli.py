@@ -68,6 +68,16 @@ def add_detector_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-neighbors", type=int, default=HAAR.min_neighbors, help="haar: min neighbours")
 
 
+def describe_detector(options: DetectorOptions) -> dict:
+    """The detector a run would use, with its model file and crop framing (for `fer-edge info`)."""
+    from edge.blazeface import MODELS
+    from edge.detect import FRAMINGS
+
+    model = {"blazeface": MODELS["short"], "blazeface-full": MODELS["full"]}.get(options.kind)
+    return {"name": options.kind, "file": str(model.path) if model else options.haar.cascade,
+            "framing": vars(FRAMINGS[options.kind])}
+
+
 def detector_options(args: argparse.Namespace) -> DetectorOptions:
     return DetectorOptions(
         kind=args.detector,
@@ -143,11 +153,13 @@ def cmd_info(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="fer-edge info", description="Print a model's embedded metadata.",
                                 formatter_class=HelpFormatter)
     p.add_argument("model", type=Path, help="a .tflite model")
+    add_detector_flags(p)
     args = p.parse_args(argv)
     classifier = Classifier.from_options(ModelOptions(path=args.model))
     info = json.loads(classifier.info.to_json())
     info["interpreter"] = classifier.backend
     info["batchable"] = classifier.batchable
+    info["detector"] = describe_detector(detector_options(args))
     print(json.dumps(info, indent=1))
     return 0
 

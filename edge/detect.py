@@ -10,7 +10,6 @@ the crop framing that maps each detector's box to the framing the classifier was
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,8 +22,6 @@ import numpy as np
 from edge.blazeface import BlazeFaceDetector, BlazeFaceOptions
 from edge.contract import to_gray
 from edge.results import Box, Detection
-
-log = logging.getLogger(__name__)
 
 DETECTORS = ("blazeface", "blazeface-full", "haar")
 
@@ -240,8 +237,10 @@ class ScanningDetector:
                 self._scan_and_keep(frame)
             elif self._thread is None or not self._thread.is_alive():
                 self._last_scan = now
+                # Not a daemon: Python waits for a scan (tens of ms) at exit instead of tearing the
+                # interpreter down under it (which aborts the process).
                 self._thread = threading.Thread(target=self._scan_and_keep, args=(frame.copy(),),
-                                                name="fer-edge-scan", daemon=True)
+                                                name="fer-edge-scan")
                 self._thread.start()
         with self._lock:
             small = self._small

@@ -115,6 +115,17 @@ def strip_info(model_bytes: bytes) -> bytes:
     return model_bytes[:start]
 
 
+def read_tflite(path: Path, what: str = "model") -> bytes:
+    """A TFLite flatbuffer's bytes; a missing, unreadable or non-TFLite file is a one-line ModelFileError."""
+    try:
+        content = Path(path).read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot read the {what} ({exc.strerror})") from exc
+    if content[4:8] != b"TFL3":
+        raise ModelFileError(f"{path}: not a TFLite model")
+    return content
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, then rename it into place."""
     path = Path(path)

@@ -310,6 +310,7 @@ def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
         process(frame)
     recognizer.timer, draw.samples = StageTimer(), {}
     result = _timed_loop(process, args.video, args.frames, 0)
+    recognizer.close()
     stages = {name: round(s["mean"], 4) for name, s in recognizer.timer.summary().items()}
     stages.update(draw.means(result["frames"]))
     info = recognizer.classifier.info

@@ -144,7 +144,7 @@ def test_bars_also_for_the_flip_option():
 def test_the_flip_contender_asks_the_worker_for_flip():
     flip = bc.worker_command(bc.CONTENDERS["ours-int8-flip-1t"], bc.CompareOptions(), "accuracy")
     plain = bc.worker_command(bc.CONTENDERS["ours-int8-1t"], bc.CompareOptions(), "accuracy")
-    assert flip[-1] == "--flip" and "--flip" not in plain
+    assert "--flip" in flip and "--flip" not in plain
     assert bc.accuracy_key(bc.CONTENDERS["ours-int8-flip-1t"]) != bc.accuracy_key(bc.CONTENDERS["ours-int8-1t"])
 
 

@@ -227,3 +227,30 @@ def test_regions_in_one_invoke_match_regions_one_by_one():
     assert [len(faces) for faces in batched][:2] == [1, 1]
     for got, expected in zip(batched, alone):
         assert [(d.box, round(d.score, 5)) for d in got] == [(d.box, round(d.score, 5)) for d in expected]
+
+
+def test_info_names_the_detector(capsys):
+    assert edge_main(["info", str(ROOT / "models" / "fer_compact_int8.tflite"), "--detector", "haar"]) == 0
+    detector = json.loads(capsys.readouterr().out)["detector"]
+    assert detector["name"] == "haar" and detector["framing"] == vars(FRAMINGS["haar"])
+    assert edge_main(["info", str(ROOT / "models" / "fer_compact_int8.tflite")]) == 0
+    assert json.loads(capsys.readouterr().out)["detector"]["file"].endswith("face_detection_short_range.tflite")
+
+
+def test_fer_eval_detect_scores_whole_photos_and_names_those_without_a_face(tmp_path, capsys):
+    from train.evaluate import main as eval_main
+
+    (tmp_path / "happy").mkdir()
+    (tmp_path / "neutral").mkdir()
+    cv2.imwrite(str(tmp_path / "happy" / "astronaut.png"), cv2.imread(str(SAMPLES / "astronaut.png")))
+    cv2.imwrite(str(tmp_path / "neutral" / "wall.png"), np.full((300, 300, 3), 128, np.uint8))
+    out = tmp_path / "detect.json"
+    model = ROOT / "models" / "fer_compact_int8.tflite"
+    assert eval_main([str(model), str(tmp_path), "--detect", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert (result["images"], result["with_face"], result["no_face_first"]) == (2, 1, ["neutral/wall.png"])
+    assert result["accuracy"]["crop"] == 1.0, "the astronaut smiles"
+    assert "no face in 1 images, first: neutral/wall.png" in capsys.readouterr().out
+    (tmp_path / "smug").mkdir()
+    assert eval_main([str(model), str(tmp_path), "--detect"]) == 2
+    assert "unknown: smug" in capsys.readouterr().err
