@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import resource
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edge.classify import Classifier, ModelOptions
+from edge.detect import DETECTORS, DetectorOptions, make_detector
 from edge.pipeline import Recognizer, RecognizerOptions
 from edge.runner import RunOptions, run
 from edge.sources import SourceOptions, open_source
@@ -90,6 +91,38 @@ def pipeline_figures(video: Path, recognizer_options: RecognizerOptions, max_fra
                      "face_frame_share": round(summary.frames_with_faces / max(summary.frames, 1), 4),
                      "peak_rss_mb": rss[capture][-1], "peak_rss_mb_after_pass": rss[capture]})
     return rows
+
+
+def detector_latency(video: Path, options: DetectorOptions, kinds: tuple[str, ...] = DETECTORS,
+                     max_frames: int = 0, interpreter: str = "auto") -> list[dict[str, Any]]:
+    """Milliseconds per frame of each detector on the same decoded frames, side by side: the detectors
+    take turns frame by frame (the default's scan in its own thread, as in a run)."""
+    frames = []
+    with open_source(SourceOptions(source=str(video))) as source:
+        for frame in source.frames():
+            frames.append(frame)
+            if max_frames and len(frames) >= max_frames:
+                break
+    detectors = [make_detector(replace(options, kind=kind), interpreter) for kind in kinds]
+    times: list[list[float]] = [[] for _ in kinds]
+    found = [0] * len(kinds)
+    for frame in frames:
+        for i, detector in enumerate(detectors):
+            start = time.perf_counter()
+            found[i] += len(detector.detect(frame))
+            times[i].append((time.perf_counter() - start) * 1000.0)
+    for detector in detectors:
+        detector.close()
+    return [{"detector": kind, "frames": len(frames), "faces_per_frame": round(found[i] / max(len(frames), 1), 3),
+             "p50_ms": float(np.percentile(times[i], 50)), "p95_ms": float(np.percentile(times[i], 95)),
+             "mean_ms": float(np.mean(times[i]))} for i, kind in enumerate(kinds)]
+
+
+def format_detector_table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| detector | frames | faces/frame | p50 ms | p95 ms | mean ms |", "|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['detector']} | {r['frames']} | {r['faces_per_frame']:.2f} | {r['p50_ms']:.2f} | "
+              f"{r['p95_ms']:.2f} | {r['mean_ms']:.2f} |" for r in rows]
+    return "\n".join(lines)
 
 
 def format_latency_table(rows: list[dict[str, Any]]) -> str:

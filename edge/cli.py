@@ -165,7 +165,14 @@ def cmd_info(argv: list[str]) -> int:
 
 
 def cmd_bench(argv: list[str]) -> int:
-    from edge.bench import BenchOptions, format_latency_table, invoke_latency, pipeline_figures
+    from edge.bench import (
+        BenchOptions,
+        detector_latency,
+        format_detector_table,
+        format_latency_table,
+        invoke_latency,
+        pipeline_figures,
+    )
 
     args = bench_parser().parse_args(argv)
     options = BenchOptions(warmup=args.warmup, runs=args.runs)
@@ -179,6 +186,9 @@ def cmd_bench(argv: list[str]) -> int:
     if args.video is not None:
         if not args.video.is_file():
             raise SourceError(f"{args.video}: no such video")
+        figures["detectors"] = detector_latency(args.video, detector_options(args), max_frames=args.max_frames,
+                                                interpreter=args.interpreter)
+        print(format_detector_table(figures["detectors"]))
         figures["pipeline"] = []
         for model in model_options:
             rows = pipeline_figures(args.video, RecognizerOptions(model=model, detector=detector_options(args)),

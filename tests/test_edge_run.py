@@ -128,6 +128,8 @@ def test_bench_prints_a_table_and_json(tmp_path, tiny_tflite, capsys):
     figures = json.loads(out.read_text())
     assert [r["threads"] for r in figures["invoke"]] == [1, 2] and figures["invoke"][0]["p50_ms"] > 0
     assert figures["pipeline"][0]["frames"] == 30 and figures["pipeline"][0]["peak_rss_mb"] > 0
+    assert [r["detector"] for r in figures["detectors"]] == ["blazeface", "blazeface-full", "haar"]
+    assert all(r["frames"] == 30 and r["faces_per_frame"] >= 0.9 and r["p50_ms"] > 0 for r in figures["detectors"])
     assert "| p50 ms |" in capsys.readouterr().out.replace("| p50 ms | p90", "| p50 ms |")
 
 
