@@ -90,13 +90,15 @@ class Classifier:
     @classmethod
     def from_file(cls, path: Path | str, threads: int = 1, interpreter: str | None = None,
                   flip: bool = False) -> Classifier:
-        """Load a `.tflite` file; without embedded metadata, FER2013 labels and a [0, 1] input are assumed."""
+        """Load a `.tflite` file. Without embedded metadata, an image model with seven outputs is taken as a
+        FER2013 model (labels in FER2013's order, a [0, 1] input) and said so; anything else is refused."""
         path = Path(path)
         info = read_info(path)
         content = read_tflite(path)
         if info is None:
-            info = _guess_info(content, threads, interpreter)
-            log.warning("%s has no fer-edge metadata: assuming FER2013 labels and input %s", path, info.input)
+            info = _guess_info(content, threads, interpreter, path)
+            log.warning("%s has no fer-edge metadata: assuming it is a FER2013 model, labels %s in that order, "
+                        "input %s", path, ", ".join(info.labels), info.input)
         return cls(content, info, threads, interpreter, source=str(path), flip=flip)
 
     @classmethod
@@ -155,11 +157,18 @@ class Classifier:
         return self.predict(np.stack([to_model_pixels(face, self.info.input) for face in faces]))
 
 
-def _guess_info(content: bytes, threads: int, interpreter: str | None) -> ModelInfo:
-    """Metadata for a bare `.tflite`: its input shape, FER2013 labels if it has seven outputs."""
+def _guess_info(content: bytes, threads: int, interpreter: str | None, path: Path) -> ModelInfo:
+    """Metadata for a bare `.tflite` that looks like a FER2013 model: one image input (N, H, W, 1 or 3)
+    and seven outputs; ModelFileError with one line otherwise."""
     _, probe = load_interpreter(content, threads, interpreter)
-    shape = probe.get_input_details()[0]["shape"]
-    classes = int(probe.get_output_details()[0]["shape"][-1])
-    labels = list(FER2013_LABELS) if classes == len(FER2013_LABELS) else [f"class{i}" for i in range(classes)]
-    return ModelInfo(labels=labels, input=InputSpec(height=int(shape[1]), width=int(shape[2]),
-                                                    channels=int(shape[3])), variant="unknown")
+    inputs, outputs = probe.get_input_details(), probe.get_output_details()
+    shape = [int(v) for v in inputs[0]["shape"]] if len(inputs) == 1 else []
+    if len(shape) != 4 or shape[3] not in (1, 3) or min(shape[1:3]) < 8:
+        raise ModelFileError(f"{path}: not an image model (input shape {shape or len(inputs)}) and no fer-edge "
+                             f"metadata: convert it with fer-convert")
+    classes = int(outputs[0]["shape"][-1]) if len(outputs) == 1 else 0
+    if classes != len(FER2013_LABELS):
+        raise ModelFileError(f"{path}: {classes or len(outputs)} outputs and no fer-edge metadata naming its labels "
+                             f"(only a 7-output FER2013 model is accepted without it): convert it with fer-convert")
+    return ModelInfo(labels=list(FER2013_LABELS), input=InputSpec(height=shape[1], width=shape[2], channels=shape[3]),
+                     variant="unknown")

@@ -337,7 +337,7 @@ def _accuracy_ours(model: Path, data: Path, flip: bool = False) -> dict[str, Any
             results = {r["split"]: r for r in evaluate_model(ModelOptions(path=model, flip=flip), data)[0]}
             result = results.get("PublicTest") or next(iter(results.values()))
             return {"accuracy": result["accuracy"], "n": result["n"], "split": result["split"],
-                    "source": f"fer-eval {model.name} {data}{' --flip' if flip else ''}"}
+                    "source": f"fer-eval {model.name} {_rel(data)}{' --flip' if flip else ''}"}
     if flip:
         return {"accuracy": None, "n": 0, "split": "PublicTest",
                 "source": f"not measured ({note}; the metadata has no flip accuracy)"}
@@ -926,8 +926,9 @@ def format_report(outcomes: list[Outcome], options: CompareOptions, command: str
 
 
 def _rel(path: Path) -> str:
+    """`path` relative to the checkout (`../shared/...` for the data beside it), so reports are portable."""
     try:
-        return str(Path(path).resolve().relative_to(ROOT))
+        return os.path.relpath(Path(path).resolve(), ROOT)
     except ValueError:
         return str(path)
 

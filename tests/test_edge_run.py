@@ -8,6 +8,7 @@ import pytest
 
 from edge.classify import ModelOptions
 from edge.cli import main as edge_main
+from edge.contract import FER2013_LABELS
 from edge.pipeline import Recognizer, RecognizerOptions, default_model, first_frame
 from edge.runner import RunOptions, run
 from edge.sinks import JsonlSink, opencv_has_gui
@@ -179,3 +180,37 @@ def test_an_output_that_cannot_open_leaves_nothing_behind(tmp_path, capsys):
     assert edge_main(argv) == 2
     assert "cannot write" in capsys.readouterr().err
     assert not list(tmp_path.iterdir()), "the JSONL temp file is removed when a later output fails"
+
+
+def bare_tflite(tmp_path, input_shape, outputs):
+    """A metadata-free .tflite of a tiny Keras model (TensorFlow is the converter here, as in fer-convert)."""
+    import keras
+    import tensorflow as tf
+
+    inputs = keras.Input(shape=input_shape)
+    flat = keras.layers.Flatten()(inputs) if len(input_shape) > 1 else inputs
+    model = keras.Model(inputs, keras.layers.Dense(outputs, activation="softmax")(flat))
+    path = tmp_path / f"bare_{outputs}.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    return path
+
+
+def test_a_bare_seven_output_image_model_runs_and_says_which_labels_it_assumed(tmp_path, capsys, caplog):
+    model = bare_tflite(tmp_path, (48, 48, 1), 7)
+    capsys.readouterr()  # the converter's own output
+    assert edge_main(["info", str(model)]) == 0
+    assert json.loads(capsys.readouterr().out)["labels"] == list(FER2013_LABELS)
+    assert "labels angry, disgust, fear, happy, sad, surprise, neutral in that order" in caplog.text
+
+
+@pytest.mark.parametrize("input_shape, outputs, message", [
+    ((10,), 3, "not an image model"),
+    ((48, 48, 1), 5, "5 outputs and no fer-edge metadata"),
+])
+def test_a_bare_model_that_is_not_fer2013_is_refused_in_one_line(tmp_path, capsys, input_shape, outputs, message):
+    model = bare_tflite(tmp_path, input_shape, outputs)
+    capsys.readouterr()  # the converter's own output
+    for argv in (["info", str(model)], ["--model", str(model), "--source", str(DEMO), "--headless"]):
+        assert edge_main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and err.count("\n") == 1
