@@ -87,7 +87,7 @@ class Recognizer:
         faces = self.recognize(captured.image, captured.still)
         self.fps.tick()
         stages = {k: v for k, v in self.timer.latest().items() if k in FRAME_STAGES}
-        return FrameResult(captured.index, captured.time, captured.name, tuple(faces), self.fps.fps,
+        return FrameResult(captured.index, captured.time, captured.name, tuple(faces), self.fps.fps or None,
                            captured.dropped, stages, self.detector.name)
 
     def stream(self, source: FrameSource, loop: bool = False) -> Iterator[tuple[np.ndarray, FrameResult]]:

@@ -38,7 +38,7 @@ class Annotator:
             cv2.rectangle(frame, (box.x, top), (box.x + tw + 6, top + th + base + 4), colour, cv2.FILLED)
             cv2.putText(frame, text, (box.x + 3, top + th + 2), cv2.FONT_HERSHEY_SIMPLEX, self.font_scale,
                         (0, 0, 0), 1, cv2.LINE_AA)
-        if self.show_fps:
+        if self.show_fps and result.fps is not None:
             cv2.putText(frame, f"{result.fps:.1f} FPS", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 0), 2,
                         cv2.LINE_AA)
         return frame

@@ -122,8 +122,8 @@ class FrameResult:
     """Where the frame came from: the file's name for files and folders, else the camera or URL."""
     faces: tuple[Face, ...] = ()
     """Largest first."""
-    fps: float = 0.0
-    """Frames per second over the last 30 frames."""
+    fps: float | None = None
+    """Frames per second over the last 30 frames (None until two frames have been timed)."""
     dropped: int = 0
     """Stale frames a live source dropped just before this one (always 0 for files)."""
     stages_ms: dict[str, float] = field(default_factory=dict)
@@ -134,7 +134,8 @@ class FrameResult:
     def to_dict(self) -> dict[str, Any]:
         """The JSONL record."""
         return {"schema": SCHEMA, "frame": self.index, "time": round(self.time, 3), "source": self.source,
-                "detector": self.detector, "fps": round(self.fps, 2), "dropped": self.dropped,
+                "detector": self.detector, "fps": None if self.fps is None else round(self.fps, 2),
+                "dropped": self.dropped,
                 "faces": [f.to_dict() for f in self.faces],
                 "stages_ms": {k: round(v, 3) for k, v in self.stages_ms.items()}}
 
@@ -144,6 +145,7 @@ class FrameResult:
         if record.get("schema") != SCHEMA:
             raise ValueError(f"JSONL schema {record.get('schema')!r}, this reader knows {SCHEMA}")
         return cls(int(record["frame"]), float(record["time"]), str(record["source"]),
-                   tuple(Face.from_dict(f) for f in record["faces"]), float(record["fps"]),
+                   tuple(Face.from_dict(f) for f in record["faces"]),
+                   None if record["fps"] is None else float(record["fps"]),
                    int(record.get("dropped", 0)), {str(k): float(v) for k, v in record.get("stages_ms", {}).items()},
                    str(record.get("detector", "")))

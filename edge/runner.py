@@ -122,8 +122,8 @@ def run(recognizer: Recognizer, source: FrameSource, sinks: Sequence[Sink] = (),
                             sink.write(frame, result)
                     now = time.perf_counter()
                     if options.report_every and now - last_report >= options.report_every:
-                        log.info("%d frames, %.1f FPS, %d faces in this frame", summary.frames, result.fps,
-                                 len(result.faces))
+                        log.info("%d frames, %.1f FPS, %d faces in this frame", summary.frames,
+                                 result.fps or 0.0, len(result.faces))
                         last_report = now
                     stop = next((sink.stop_reason for sink in sinks if sink.stop_reason), None)
                     if stop:

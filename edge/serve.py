@@ -229,7 +229,7 @@ class LiveServer(Sink):
         with self._cond:
             record = self._record
         base = dict(record) if record is not None else \
-            {"schema": SCHEMA, "frame": None, "time": None, "source": None, "detector": None, "faces": [], "fps": 0.0,
+            {"schema": SCHEMA, "frame": None, "time": None, "source": None, "detector": None, "faces": [], "fps": None,
              "dropped": 0}
         base["stages_ms"] = {name: s["p50"] for name, s in self.stages().items()}
         return base
@@ -238,7 +238,7 @@ class LiveServer(Sink):
         """Prometheus text exposition."""
         with self._cond:
             frames, faces, viewers = self._frames, self._faces, self._viewers
-            fps = float(self._record.get("fps", 0.0)) if self._record else 0.0
+            fps = float(self._record.get("fps") or 0.0) if self._record else 0.0
         lines = ["# HELP fer_edge_frames_total Frames processed since the start.",
                  "# TYPE fer_edge_frames_total counter", f"fer_edge_frames_total {frames}",
                  "# HELP fer_edge_faces_total Faces recognised, summed over frames.",

@@ -190,6 +190,7 @@ def test_loop_replays_a_file_until_max_frames(tmp_path):
                       "--quiet", "--jsonl", str(out)]) == 0
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["frame"] for r in records] == [0, 1, 2, 3, 4] and all(len(r["faces"]) == 1 for r in records)
+    assert records[0]["fps"] is None and all(r["fps"] > 0 for r in records[1:])
 
 
 def test_loop_refuses_a_live_source(monkeypatch, capsys):
