@@ -22,6 +22,19 @@ class SourceError(RuntimeError):
     """A source cannot be opened; the message says what was tried."""
 
 
+def read_image(path: Path, flags: int = cv2.IMREAD_COLOR) -> tuple[np.ndarray | None, str]:
+    """An image file decoded, or (None, why not). A JPEG cut short (no end-of-image marker) is refused:
+    OpenCV decodes what is there and fills the rest with grey, with only a libjpeg warning naming no file."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return None, f"cannot read ({exc.strerror})"
+    if data[:2] == b"\xff\xd8" and data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
+        return None, "truncated JPEG (no end-of-image marker after its last scan)"
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags) if data else None
+    return (image, "") if image is not None and image.size else (None, "not a readable image")
+
+
 @dataclass(frozen=True)
 class SourceOptions:
     """Where frames come from."""
@@ -197,11 +210,11 @@ class ImageSource(FrameSource):
 
     def named_frames(self) -> Iterator[tuple[str, np.ndarray]]:
         for path in self.paths:
-            frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            frame, why = read_image(path)
             if self._valid(frame):
                 yield path.name, frame
             else:
-                log.warning("%s: unreadable image, skipped", path)
+                log.warning("%s: %s, counted as a bad frame and skipped", path, why)
 
     def rewind(self) -> None:
         """Nothing to do: each pass reads the files again."""

@@ -258,3 +258,26 @@ def test_a_closed_pipe_ends_the_run_cleanly():
     err = run_.communicate(timeout=60)[1].decode()
     assert first["frame"] == 0 and run_.returncode == 0, err
     assert "stopped by output closed" in err and "Traceback" not in err
+
+
+def test_a_truncated_jpeg_is_a_named_bad_frame_not_a_grey_face(tmp_path, caplog):
+    whole = cv2.imencode(".jpg", cv2.imread(str(SAMPLES / "grace_hopper.jpg")))[1].tobytes()  # baseline JPEG
+    (tmp_path / "a_whole.jpg").write_bytes(whole)
+    (tmp_path / "b_cut.jpg").write_bytes(whole[:len(whole) * 2 // 3])
+    out = tmp_path / "faces.jsonl"
+    assert edge_main(["--source", str(tmp_path), "--headless", "--jsonl", str(out)]) == 0
+    assert [json.loads(line)["source"] for line in out.read_text().splitlines()] == ["a_whole.jpg"]
+    assert "b_cut.jpg: truncated JPEG" in caplog.text
+    assert cv2.imread(str(tmp_path / "b_cut.jpg")) is not None, "cv2.imread alone decodes the cut file (grey)"
+
+
+def test_fer_eval_skips_and_names_a_truncated_jpeg(tmp_path, capsys):
+    from tests.conftest import write_kaggle_tree
+    from train.evaluate import main as eval_main
+
+    root = write_kaggle_tree(tmp_path / "fer", {"train": 1, "test": 2})
+    victim = sorted((root / "test" / "happy").iterdir())[0]
+    data = victim.read_bytes()
+    victim.write_bytes(data[:len(data) * 4 // 5])
+    assert eval_main([str(ROOT / "models" / "fer_compact_int8.tflite"), str(root)]) == 0
+    assert f"skipped 1 unreadable images, first: {victim}: truncated JPEG" in capsys.readouterr().out

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from edge.contract import FER2013_LABELS, InputSpec, to_model_pixels
+from edge.sources import read_image
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +89,9 @@ def load_folder(root: Path, spec: InputSpec, default_split: str | None = None) -
         for path in sorted(folder.iterdir()):
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
-            image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+            image, why = read_image(path, cv2.IMREAD_GRAYSCALE)
             if image is None or image.size == 0:
-                skipped.append(f"{path}: unreadable image")
+                skipped.append(f"{path}: {why}")
                 continue
             images.append(to_model_pixels(image, spec))
             labels.append(FER2013_LABELS.index(label))

@@ -66,13 +66,11 @@ def evaluate_detect(model: ModelOptions, data: Path, detector: DetectorOptions) 
     """Whole labelled images (a folder of class folders) through detection: the largest face is cropped
     (with the detector's framing, and with its raw box) and classified; images with no face are counted,
     and scored on the whole image as a fallback. Each whole image classified as it is, for comparison."""
-    import cv2
-
     from edge.classify import Classifier
     from edge.contract import to_model_pixels
     from edge.detect import FRAMINGS, Framing, make_detector
     from edge.pipeline import crop
-    from edge.sources import IMAGE_SUFFIXES
+    from edge.sources import IMAGE_SUFFIXES, read_image
     from train.data import DataError
 
     classifier = Classifier.from_options(model)
@@ -89,9 +87,9 @@ def evaluate_detect(model: ModelOptions, data: Path, detector: DetectorOptions) 
     for folder in folders:
         truth = labels.index(folder.name)
         for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            image, why = read_image(path)
             if image is None:
-                unreadable.append(path.name)
+                unreadable.append(f"{folder.name}/{path.name} ({why})")
                 continue
             found = finder.detect(image, still=True)
             regions = [image]
