@@ -94,6 +94,8 @@ def run_parser() -> argparse.ArgumentParser:
                    help="camera index, picam, video file, image, image folder, or rtsp/http URL")
     p.add_argument("--width", type=int, default=SOURCE.width, help="camera frame width")
     p.add_argument("--height", type=int, default=SOURCE.height, help="camera frame height")
+    p.add_argument("--timeout", type=float, default=SOURCE.timeout,
+                   help="stream URLs: seconds to wait for the connection and for each frame")
     p.add_argument("--retries", type=int, default=SOURCE.retries,
                    help="reconnection attempts when a camera or stream stops delivering (0 = end the run at once)")
     add_model_flags(p)
@@ -234,7 +236,7 @@ def cmd_run(argv: list[str]) -> int:
         log.info("model %s (%s, %s I/O), interpreter %s, %d thread(s), detector %s", recognizer.model_path.name,
                  info.variant, info.io_dtype, recognizer.classifier.backend, args.threads, recognizer.detector.name)
     source = open_source(SourceOptions(source=args.source, width=args.width, height=args.height,
-                                       retries=args.retries, loop=args.loop))
+                                       retries=args.retries, loop=args.loop, timeout=args.timeout))
     sinks: list[Sink] = []
     with contextlib.ExitStack() as on_failure:  # if an output cannot be opened, release what was opened
         on_failure.callback(source.close)

@@ -51,10 +51,14 @@ class SourceOptions:
     """Seconds before the first reconnection attempt; doubles after each failure."""
     loop: bool = False
     """Replay a video, image or folder from the start when it ends (live sources refuse it)."""
+    timeout: float = 10.0
+    """Stream URLs: seconds to wait for the connection, and for each frame, before giving up."""
 
     def __post_init__(self) -> None:
         if self.width < 1 or self.height < 1:
             raise ValueError(f"frame size must be positive, got {self.width}x{self.height}")
+        if self.timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {self.timeout}")
         if self.retries < 0 or self.retry_delay < 0:
             raise ValueError(f"retries and retry_delay must not be negative ({self.retries}, {self.retry_delay})")
 
@@ -129,7 +133,13 @@ class CaptureSource(FrameSource):
             raise SourceError(f"cannot open {what}{hint}")
 
     def _open(self) -> cv2.VideoCapture | None:
-        capture = cv2.VideoCapture(self.target)
+        if isinstance(self.target, str) and self.live:  # a stream URL: say where, and do not wait forever
+            log.info("connecting to %s (timeout %g s)", self.target, self.options.timeout)
+            milliseconds = round(self.options.timeout * 1000)
+            capture = cv2.VideoCapture(self.target, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, milliseconds,
+                                                                   cv2.CAP_PROP_READ_TIMEOUT_MSEC, milliseconds])
+        else:
+            capture = cv2.VideoCapture(self.target)
         if not capture.isOpened():
             capture.release()
             return None

@@ -281,3 +281,21 @@ def test_fer_eval_skips_and_names_a_truncated_jpeg(tmp_path, capsys):
     victim.write_bytes(data[:len(data) * 4 // 5])
     assert eval_main([str(ROOT / "models" / "fer_compact_int8.tflite"), str(root)]) == 0
     assert f"skipped 1 unreadable images, first: {victim}: truncated JPEG" in capsys.readouterr().out
+
+
+def test_a_stream_that_never_answers_gives_up_after_the_timeout(capsys, caplog):
+    import logging
+    import socket
+
+    caplog.set_level(logging.INFO)
+    with socket.socket() as silent:  # accepts connections (the backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/live.mjpg"
+        started = time.monotonic()
+        code = edge_main(["--source", url, "--timeout", "1.5", "--headless", "--retries", "0"])
+        waited = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert code == 2 and f"cannot open {url}" in err and "Traceback" not in err
+    assert f"connecting to {url} (timeout 1.5 s)" in caplog.text
+    assert waited < 15, f"waited {waited:.1f} s for a 1.5 s timeout"
