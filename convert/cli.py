@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     from convert.quantize import ConversionError
     from edge.model_file import ModelFileError
     from train.data import DataError
+    from train.extra import missing_extra
 
     try:
         options = ConvertOptions(model=args.model, data=args.data,
@@ -144,5 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         run(options)
     except (ValueError, OSError, ConversionError, ModelFileError, DataError) as exc:
         print(f"fer-convert: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        if (message := missing_extra(exc, "fer-convert")) is None:
+            raise
+        print(message, file=sys.stderr)
         return 2
     return 0

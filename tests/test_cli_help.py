@@ -1,12 +1,14 @@
 """Every command's --help: each option's default said once, nothing meaningless, descriptions as written."""
 
 import re
+import subprocess
+import sys
 
 import pytest
 
 from convert import cli as convert_cli
 from edge import cli as edge_cli
-from tests.conftest import heavy_modules_after
+from tests.conftest import ROOT, heavy_modules_after
 from train import average, evaluate
 from train import cli as train_cli
 
@@ -66,3 +68,23 @@ def test_help_answers_without_loading_keras_or_tensorflow(module):
     # start-up (seconds, and its C++ log lines before the help) for text it does not need.
     code = f"from {module} import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"
     assert heavy_modules_after(code) == []
+
+
+@pytest.mark.parametrize("tool, module, argv", [
+    ("fer-train", "train.cli", ["{data}", "--out", "{tmp}/run", "--epochs", "1"]),
+    ("fer-convert", "convert.cli", ["{tmp}/model.keras", "--data", "{data}", "--out-dir", "{tmp}/out"]),
+    ("fer-average", "train.average", ["{tmp}/a.keras", "{tmp}/b.keras", "--data", "{data}", "--out", "{tmp}/avg"]),
+    ("fer-eval", "train.evaluate", ["{tmp}/model.keras", "{data}"]),
+])
+def test_without_the_train_extra_each_training_tool_says_so_in_one_line(tool, module, argv, tmp_path, tiny_kaggle):
+    """A device-only install: keras and tensorflow cannot be imported (sys.modules entries of None)."""
+    for name in ("model.keras", "a.keras", "b.keras"):
+        (tmp_path / name).write_bytes(b"PK")
+    args = [a.format(data=tiny_kaggle, tmp=tmp_path) for a in argv]
+    code = ("import sys\nsys.modules['keras'] = sys.modules['tensorflow'] = None\n"
+            f"from {module} import main\nsys.exit(main({args!r}))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith(f"{tool}: error: ") and 'needs the train extra (pip install "fer-edge[train]")' \
+        in lines[-1] and "Traceback" not in result.stderr

@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     from edge.help_format import HelpFormatter
     from edge.model_file import ModelFileError
     from train.data import DataError
+    from train.extra import missing_extra
     from train.metrics import format_summary
 
     p = argparse.ArgumentParser(prog="fer-average", description=main.__doc__,
@@ -112,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         report = average_models(args.models, args.data, args.out, args.seed, args.val_fraction)
     except (ModelFileError, DataError, ValueError, OSError) as exc:
         print(f"fer-average: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        if (message := missing_extra(exc, "fer-average")) is None:
+            raise
+        print(message, file=sys.stderr)
         return 2
     for result in report["results"]:
         print(format_summary(result))

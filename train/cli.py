@@ -9,6 +9,7 @@ from pathlib import Path
 
 from edge.help_format import HelpFormatter
 from train.architectures import ARCHITECTURES
+from train.extra import missing_extra
 from train.fit import CLASS_WEIGHTING, STRATEGIES, TrainOptions
 
 DEFAULTS = TrainOptions(data=Path("."))
@@ -99,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
         report = train(options)
     except (ValueError, OSError, RuntimeError) as exc:
         print(f"fer-train: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        if (message := missing_extra(exc, "fer-train")) is None:
+            raise
+        print(message, file=sys.stderr)
         return 2
     for result in report["results"]:
         print(format_summary(result))

@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     from edge.help_format import HelpFormatter
     from edge.model_file import ModelFileError, write_bytes_atomic
     from train.data import DataError
+    from train.extra import missing_extra
     from train.metrics import format_summary
 
     p = argparse.ArgumentParser(prog="fer-eval", description=main.__doc__, formatter_class=HelpFormatter)
@@ -169,6 +170,11 @@ def main(argv: list[str] | None = None) -> int:
                                                       "skipped": len(faces.skipped)}, indent=1).encode())
     except (ModelFileError, DataError, ValueError, OSError) as exc:
         print(f"fer-eval: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        if (message := missing_extra(exc, "fer-eval")) is None:
+            raise
+        print(message, file=sys.stderr)
         return 2
     return 0
 
