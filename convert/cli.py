@@ -27,8 +27,11 @@ class ConvertOptions:
     """Which files to write: int8, float32, float16, dynamic."""
     io: str = "int8"
     """int8 models: the type of the input and output tensors (int8, uint8 or float32)."""
-    out_dir: Path = Path("models")
-    """Folder for the .tflite files."""
+    out_dir: Path | None = None
+    """Folder for the .tflite files (None: the input model's own folder); created if missing."""
+    force: bool = False
+    """Replace files that already exist (without it they are refused, so a shipped model is never replaced
+    by accident)."""
     name: str = "fer_compact"
     """File name stem: NAME_VARIANT.tflite."""
     calib_size: int = 500
@@ -51,6 +54,11 @@ class ConvertOptions:
         if self.calib_size < 10:
             raise ValueError(f"calib_size must be at least 10, got {self.calib_size}")
 
+    def targets(self) -> list[Path]:
+        """The files this run writes."""
+        folder = self.out_dir if self.out_dir is not None else Path(self.model).parent
+        return [folder / f"{self.name}_{variant}.tflite" for variant in self.variants]
+
 
 def run(options: ConvertOptions) -> list[Path]:
     """Convert, verify and write each variant; returns the written paths."""
@@ -63,6 +71,13 @@ def run(options: ConvertOptions) -> list[Path]:
     from train.evaluate import predict_keras
     from train.models import flip_averaged, load_keras
 
+    existing = [path for path in options.targets() if path.exists()]
+    if existing and not options.force:
+        raise ConversionError(f"{existing[0]}: already exists (--force replaces it, --out-dir writes elsewhere)")
+    folder = options.targets()[0].parent
+    ancestor = next(p for p in (folder, *folder.parents) if p.exists())
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK):
+        raise ConversionError(f"cannot write to {folder}: {ancestor} is not a writable folder")
     if keras.backend.backend() != "tensorflow":
         raise ConversionError(f"TFLite conversion needs Keras' TensorFlow backend, not {keras.backend.backend()}: "
                               "set KERAS_BACKEND=tensorflow before keras is imported (the fer-convert command does)")
@@ -70,15 +85,13 @@ def run(options: ConvertOptions) -> list[Path]:
     if options.flip_average:
         model = flip_averaged(model)
         info = replace(info, architecture=model.name, training={**info.training, "flip_average": True})
-    if not options.out_dir.is_dir():
-        raise ConversionError(f"{options.out_dir}: no such output folder")
     faces = load_fer2013(options.data, info.input)
     report = faces.split(options.split)
     if len(report) == 0:
         raise ConversionError(f"{options.data}: no {options.split} images to verify against")
     keras_probs = predict_keras(model, report, info.input)
     written = []
-    for variant in options.variants:
+    for variant, path in zip(options.variants, options.targets()):
         calibration = calibration_faces(faces.split("Training"), options.calib_size, options.seed) \
             if variant == "int8" else None
         content = convert(model, variant, info.input, calibration, options.io)
@@ -93,7 +106,10 @@ def run(options: ConvertOptions) -> list[Path]:
                         verification={**check.to_dict(), "calibration": {
                             "faces": options.calib_size, "seed": options.seed, "source": "Training split"}
                             if variant == "int8" else None})
-        path = options.out_dir / f"{options.name}_{variant}.tflite"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConversionError(f"cannot write to {path.parent}: {exc.strerror}") from exc
         write_bytes_atomic(path, with_info(content, final))
         print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
         written.append(path)
@@ -111,7 +127,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True,
                    help="FER2013 Kaggle root or fer2013.csv (calibration and verification)")
     p.add_argument("--io", type=str, choices=IO_TYPES, default=d.io, help="int8 model input/output type")
-    p.add_argument("--out-dir", type=Path, default=d.out_dir, help="output folder")
+    p.add_argument("--out-dir", type=Path, default=d.out_dir,
+                   help="output folder, created if missing (default: the input model's folder)")
+    p.add_argument("--force", action="store_true", help="replace output files that already exist")
     p.add_argument("--name", type=str, default=d.name, help="file name stem (NAME_VARIANT.tflite)")
     p.add_argument("--calib-size", type=int, default=d.calib_size, help="calibration faces")
     p.add_argument("--seed", type=int, default=d.seed, help="calibration sample seed")
@@ -139,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         options = ConvertOptions(model=args.model, data=args.data,
                                  variants=tuple(v for v in VARIANTS if getattr(args, v)) or ("int8",),
-                                 io=args.io, out_dir=args.out_dir, name=args.name, calib_size=args.calib_size,
+                                 io=args.io, out_dir=args.out_dir, force=args.force, name=args.name,
+                                 calib_size=args.calib_size,
                                  seed=args.seed, split=args.split, max_drop=args.max_drop,
                                  flip_average=args.flip_average)
         run(options)

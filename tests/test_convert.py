@@ -1,6 +1,7 @@
 """fer-convert: every variant, self-describing files, int8 I/O, verification, bad input."""
 
 import json
+import shutil
 import zipfile
 
 import cv2
@@ -104,7 +105,7 @@ def test_output_size_must_match_the_labels(tiny_run, tiny_kaggle, tmp_path, caps
 @pytest.mark.parametrize("extra, message", [
     (["--calib-size", "5000"], "for a calibration set of 5000"),
     (["--calib-size", "3"], "calib_size must be at least 10"),
-    (["--out-dir", "/no/such/folder"], "no such output folder"),
+    (["--out-dir", "/dev/null/sub"], "cannot write to /dev/null/sub: /dev/null is not a writable folder"),
     (["--split", "Validation"], "no Validation images"),
 ])
 def test_bad_conversion_requests(tiny_run, tiny_kaggle, tmp_path, capsys, extra, message):
@@ -170,3 +171,21 @@ def test_conversion_runs_on_tensorflow_whatever_backend_trained(tiny_run, tiny_k
     assert done.returncode == 0, done.stderr[-2000:]
     assert "KERAS_BACKEND=torch ignored" in done.stderr
     assert (tmp_path / "fer_compact_int8.tflite").stat().st_size > 0
+
+
+def test_output_goes_beside_the_input_model_and_an_existing_file_needs_force(tiny_run, tiny_kaggle, tmp_path,
+                                                                              capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copy(tiny_run / "model.keras", run_dir / "model.keras")
+    argv = [str(run_dir / "model.keras"), "--data", str(tiny_kaggle), "--calib-size", "21", "--max-drop", "100"]
+    assert convert_main(argv) == 0
+    written = run_dir / "fer_compact_int8.tflite"
+    before = written.read_bytes()
+    assert convert_main(argv) == 2, "an existing file is refused"
+    err = capsys.readouterr().err
+    assert f"{written}: already exists (--force replaces it" in err and err.count("\n") == 1
+    written.write_bytes(b"stale")
+    assert convert_main([*argv, "--force"]) == 0 and written.read_bytes()[:8] == before[:8]
+    nested = tmp_path / "new" / "folder"
+    assert convert_main([*argv, "--out-dir", str(nested)]) == 0 and (nested / "fer_compact_int8.tflite").is_file()
