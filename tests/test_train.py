@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from tests.conftest import ROOT
 from train.cli import main as train_main
 from train.fit import TrainOptions, build_strategy, class_weights, cosine_with_warmup
 
@@ -131,7 +132,6 @@ def test_mobilenetv2_builds_with_the_tutorial_head():
 
 def test_mobilenetv2_loads_offline_imagenet_weights():
     from edge.contract import InputSpec
-    from tests.conftest import ROOT
     from train.models import build_mobilenetv2
 
     weights = ROOT.parent / "shared" / "weights" / "mobilenet_v2_0.35_224_no_top.imagenet.weights.h5"
@@ -295,3 +295,18 @@ def test_training_runs_with_erasing_and_mixup(tiny_kaggle, tmp_path):
     report = train(TrainOptions(data=tiny_kaggle, out=tmp_path / "cutmix", epochs=1, width=4, batch_size=16,
                                 warmup_epochs=0, val_fraction=0.2, cutmix=0.5))
     assert report["config"]["cutmix"] == 0.5
+
+
+def test_bad_data_leaves_no_output_folder(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    (empty / "train" / "happy").mkdir(parents=True)
+    out = tmp_path / "run"
+    assert train_main([str(empty), "--out", str(out), "--epochs", "1"]) == 2
+    assert "fer-train: error:" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_distribution_strategy_on_another_keras_backend_is_refused_not_ignored():
+    with pytest.raises(ValueError, match="--strategy mirrored is a tf.distribute strategy: it needs Keras' "
+                                         "TensorFlow backend \\(KERAS_BACKEND is torch\\)"):
+        build_strategy("mirrored", "torch")
+    assert build_strategy("default", "torch") is None

@@ -327,8 +327,14 @@ def make_dataset(faces: FaceSet, spec: InputSpec, batch_size: int, *, training: 
     return data.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def build_strategy(name: str):
-    """The tf.distribute strategy for `name` (TensorFlow backend only)."""
+def build_strategy(name: str, backend: str = "tensorflow"):
+    """The tf.distribute strategy for `name` on Keras' TensorFlow backend; None on another backend, where
+    only the default (one device) can run: anything else is refused, not ignored."""
+    if backend != "tensorflow":
+        if name != "default":
+            raise ValueError(f"--strategy {name} is a tf.distribute strategy: it needs Keras' TensorFlow backend "
+                             f"(KERAS_BACKEND is {backend})")
+        return None
     import tensorflow as tf
 
     if name == "default":
@@ -495,12 +501,13 @@ def train(options: TrainOptions) -> dict[str, Any]:
     from train import models
     from train.report import write_report
 
-    options.out.mkdir(parents=True, exist_ok=True)
+    strategy = build_strategy(options.strategy, keras.backend.backend())
     keras.utils.set_random_seed(options.seed)
     spec = options.spec
     started = time.time()
     faces = load_fer2013(options.data, spec)
     splits = make_splits(faces, options)
+    options.out.mkdir(parents=True, exist_ok=True)  # only once the data is known to be good
     log.info("data: %d train, %d validation, tests %s; %d skipped", len(splits.train), len(splits.val),
              {k: len(v) for k, v in splits.tests.items()}, len(faces.skipped))
     weights = class_weights(splits.train.labels, options.class_weighting, len(FER2013_LABELS))
@@ -536,7 +543,6 @@ def train(options: TrainOptions) -> dict[str, Any]:
     state: dict[str, Any] = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0}
     if options.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    strategy = build_strategy(options.strategy) if keras.backend.backend() == "tensorflow" else None
 
     def scope():
         return strategy.scope() if strategy is not None else nullcontext()
