@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from convert.quantize import IO_TYPES, VARIANTS
-from edge.help_format import HelpFormatter
+from edge.help_format import command_parser, error_text
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +118,7 @@ def run(options: ConvertOptions) -> list[Path]:
 
 def parser() -> argparse.ArgumentParser:
     d = ConvertOptions(model=Path("."), data=Path("."))
-    p = argparse.ArgumentParser(prog="fer-convert", description=__doc__,
-                                formatter_class=HelpFormatter)
+    p = command_parser("fer-convert", __doc__)
     p.add_argument("model", type=Path, help="trained model.keras")
     for variant in VARIANTS:
         note = " (the default when none is given)" if variant == "int8" else ""
@@ -163,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                                  flip_average=args.flip_average)
         run(options)
     except (ValueError, OSError, ConversionError, ModelFileError, DataError) as exc:
-        print(f"fer-convert: error: {exc}", file=sys.stderr)
+        print(f"fer-convert: error: {error_text(exc)}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as exc:
         if (message := missing_extra(exc, "fer-convert")) is None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from edge.blazeface import BlazeFaceOptions
 from edge.classify import INTERPRETERS, Classifier, ModelOptions
 from edge.detect import DETECTORS, DetectorOptions, HaarOptions, ScanOptions
-from edge.help_format import HelpFormatter
+from edge.help_format import command_parser, error_text
 from edge.interpreter import NoInterpreterError
 from edge.model_file import ModelFileError, default_model, write_bytes_atomic
 from edge.pipeline import RecognizerOptions
@@ -88,7 +88,7 @@ def detector_options(args: argparse.Namespace) -> DetectorOptions:
 
 
 def run_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fer-edge", description=__doc__, formatter_class=HelpFormatter)
+    p = command_parser("fer-edge", __doc__)
     p.add_argument("--model", type=Path, default=None, help="a .tflite model (default: the shipped int8 model)")
     p.add_argument("--source", type=str, default=SOURCE.source,
                    help="camera index, picam, video file, image, image folder, or rtsp/http URL")
@@ -130,8 +130,7 @@ def bench_parser() -> argparse.ArgumentParser:
     from edge.bench import BenchOptions
 
     d = BenchOptions()
-    p = argparse.ArgumentParser(prog="fer-edge bench", description="Latency of models and of the pipeline.",
-                                formatter_class=HelpFormatter)
+    p = command_parser("fer-edge bench", "Latency of models and of the pipeline.")
     p.add_argument("--models", type=Path, nargs="+", default=None,
                    help="models to time (default: the shipped int8 and float32 models)")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts to time")
@@ -152,8 +151,7 @@ def bench_parser() -> argparse.ArgumentParser:
 
 
 def cmd_info(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="fer-edge info", description="Print a model's embedded metadata.",
-                                formatter_class=HelpFormatter)
+    p = command_parser("fer-edge info", "Print a model's embedded metadata.")
     p.add_argument("model", type=Path, help="a .tflite model")
     add_detector_flags(p)
     args = p.parse_args(argv)
@@ -281,5 +279,5 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return command(argv[1:]) if command else cmd_run(argv)
     except (ModelFileError, SourceError, SinkError, NoInterpreterError, ValueError, OSError) as exc:
-        print(f"fer-edge: error: {exc}", file=sys.stderr)
+        print(f"fer-edge: error: {error_text(exc)}", file=sys.stderr)
         return 2

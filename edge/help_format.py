@@ -19,3 +19,21 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
         if "default" in text or default is None or default is False or default == [] or default is argparse.SUPPRESS:
             return text
         return super()._get_help_string(action)
+
+
+def command_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
+    """The argument parser of one command: this help layout, and `--version`."""
+    from edge import __version__
+
+    parser = argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"{prog} (fer-edge) {__version__}")
+    return parser
+
+
+def error_text(error: BaseException) -> str:
+    """An error as one line for a command's `error:` message: an OS error names its path and reason, never
+    its errno ("[Errno 2] ...")."""
+    if isinstance(error, OSError) and error.strerror:
+        where = error.filename if error.filename is not None else ""
+        return f"{where}: {error.strerror}" if where else error.strerror
+    return str(error)

@@ -7,6 +7,7 @@ added as one more member of a `.keras` archive.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -134,9 +135,9 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         tmp.write_bytes(data)
         os.replace(tmp, path)
     except OSError as exc:
-        raise ModelFileError(f"{path}: cannot write ({exc.strerror or exc})") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # no temp file to remove when its folder is not one
+            tmp.unlink(missing_ok=True)
+        raise ModelFileError(f"cannot write to {path}: {exc.strerror or exc}") from exc
 
 
 def embed_in_keras(path: Path, info: ModelInfo) -> None:

@@ -88,3 +88,30 @@ def test_without_the_train_extra_each_training_tool_says_so_in_one_line(tool, mo
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith(f"{tool}: error: ") and 'needs the train extra (pip install "fer-edge[train]")' \
         in lines[-1] and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("main, argv, prog", [
+    (edge_cli.main, ["--version"], "fer-edge"),
+    (edge_cli.main, ["bench", "--version"], "fer-edge bench"),
+    (edge_cli.main, ["info", "--version"], "fer-edge info"),
+    (train_cli.main, ["--version"], "fer-train"),
+    (convert_cli.main, ["--version"], "fer-convert"),
+    (evaluate.main, ["--version"], "fer-eval"),
+    (average.main, ["--version"], "fer-average"),
+])
+def test_every_command_tells_its_version(main, argv, prog, capsys):
+    from edge import __version__
+
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"{prog} (fer-edge) {__version__}"
+
+
+def test_os_errors_name_the_path_and_reason_without_errno(tiny_kaggle, capsys):
+    assert train_cli.main([str(tiny_kaggle), "--out", "/dev/null/run", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "fer-train: error: /dev/null/run: Not a directory"
+    assert edge_cli.main(["bench", "--models", "models/fer_compact_int8.tflite", "--threads", "1", "--runs", "1",
+                          "--json", "/dev/null/figures.json"]) == 2
+    err = capsys.readouterr().err
+    assert "fer-edge: error: cannot write to /dev/null/figures.json: Not a directory" in err and "[Errno" not in err

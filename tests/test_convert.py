@@ -87,7 +87,8 @@ def test_not_a_keras_model(tmp_path, tiny_kaggle, capsys):
     bogus = tmp_path / "model.keras"
     bogus.write_text("hello")
     assert convert_main([str(bogus), "--data", str(tiny_kaggle), "--out-dir", str(tmp_path)]) == 2
-    assert "not a Keras model" in one_line_error(capsys)
+    err = one_line_error(capsys)
+    assert "not a Keras model (a .keras file is a zip archive" in err and "File not found" not in err
 
 
 def test_output_size_must_match_the_labels(tiny_run, tiny_kaggle, tmp_path, capsys):

@@ -91,17 +91,15 @@ def average_models(paths: list[Path], data: Path, out: Path, seed: int = 1, val_
 
 def main(argv: list[str] | None = None) -> int:
     """`fer-average MODEL MODEL [...] --data DATA --out DIR`: one model from the mean of several's weights."""
-    import argparse
     import sys
 
-    from edge.help_format import HelpFormatter
+    from edge.help_format import command_parser, error_text
     from edge.model_file import ModelFileError
     from train.data import DataError
     from train.extra import missing_extra
     from train.metrics import format_summary
 
-    p = argparse.ArgumentParser(prog="fer-average", description=main.__doc__,
-                                formatter_class=HelpFormatter)
+    p = command_parser("fer-average", main.__doc__)
     p.add_argument("models", type=Path, nargs="+", help=".keras models of one architecture and input contract")
     p.add_argument("--data", type=Path, required=True, help="FER2013 as fer-train read it (batch-norm statistics "
                    "from its training part; validation and report splits evaluated)")
@@ -112,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = average_models(args.models, args.data, args.out, args.seed, args.val_fraction)
     except (ModelFileError, DataError, ValueError, OSError) as exc:
-        print(f"fer-average: error: {exc}", file=sys.stderr)
+        print(f"fer-average: error: {error_text(exc)}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as exc:
         if (message := missing_extra(exc, "fer-average")) is None:

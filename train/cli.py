@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from edge.help_format import HelpFormatter
+from edge.help_format import command_parser, error_text
 from train.architectures import ARCHITECTURES
 from train.extra import missing_extra
 from train.fit import CLASS_WEIGHTING, STRATEGIES, TrainOptions
@@ -16,8 +16,7 @@ DEFAULTS = TrainOptions(data=Path("."))
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fer-train", description=__doc__,
-                                formatter_class=HelpFormatter)
+    p = command_parser("fer-train", __doc__)
     d = DEFAULTS
     p.add_argument("data", type=Path, help="Kaggle FER2013 root (train/, test/), a folder of class folders, "
                    "or fer2013.csv")
@@ -99,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
         report = train(options)
     except (ValueError, OSError, RuntimeError) as exc:
-        print(f"fer-train: error: {exc}", file=sys.stderr)
+        print(f"fer-train: error: {error_text(exc)}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as exc:
         if (message := missing_extra(exc, "fer-train")) is None:

@@ -129,18 +129,17 @@ def format_detect(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """`fer-eval MODEL DATA [--json OUT]`: accuracy, macro-F1, per-class metrics, confusion matrix."""
-    import argparse
     import json
     import sys
 
     from edge.cli import add_detector_flags, add_model_flags, detector_options
-    from edge.help_format import HelpFormatter
+    from edge.help_format import command_parser, error_text
     from edge.model_file import ModelFileError, write_bytes_atomic
     from train.data import DataError
     from train.extra import missing_extra
     from train.metrics import format_summary
 
-    p = argparse.ArgumentParser(prog="fer-eval", description=main.__doc__, formatter_class=HelpFormatter)
+    p = command_parser("fer-eval", main.__doc__)
     p.add_argument("model", type=Path, help="a .keras or .tflite model")
     p.add_argument("data", type=Path, help="Kaggle FER2013 root (evaluates test/), a folder of class folders, "
                    "or fer2013.csv")
@@ -169,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             write_bytes_atomic(args.json, json.dumps({"model": str(args.model), "flip": args.flip, "results": results,
                                                       "skipped": len(faces.skipped)}, indent=1).encode())
     except (ModelFileError, DataError, ValueError, OSError) as exc:
-        print(f"fer-eval: error: {exc}", file=sys.stderr)
+        print(f"fer-eval: error: {error_text(exc)}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as exc:
         if (message := missing_extra(exc, "fer-eval")) is None:

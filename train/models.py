@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import keras
@@ -122,6 +123,8 @@ def load_keras(path: Path):
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: no such file")
+    if not zipfile.is_zipfile(path):  # Keras would say "File not found" about a file that exists
+        raise ModelFileError(f"{path}: not a Keras model (a .keras file is a zip archive; this file is not one)")
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many types for a file that is not a model
