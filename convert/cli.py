@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -60,8 +61,22 @@ class ConvertOptions:
         return [folder / f"{self.name}_{variant}.tflite" for variant in self.variants]
 
 
-def run(options: ConvertOptions) -> list[Path]:
-    """Convert, verify and write each variant; returns the written paths."""
+def check_targets(options: ConvertOptions) -> None:
+    """Refuse, before any work, outputs that exist (without --force) or a folder that cannot be written."""
+    from convert.quantize import ConversionError
+
+    existing = [path for path in options.targets() if path.exists()]
+    if existing and not options.force:
+        raise ConversionError(f"{existing[0]}: already exists (--force replaces it, --out-dir writes elsewhere)")
+    folder = options.targets()[0].parent
+    ancestor = next(p for p in (folder, *folder.parents) if p.exists())
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK):
+        raise ConversionError(f"cannot write to {folder}: {ancestor} is not a writable folder")
+
+
+def run(options: ConvertOptions, say: Callable[[str], None] = print) -> list[Path]:
+    """Convert, verify and write each variant; returns the written paths. `say` gets the lines that
+    matter (each variant's verification, each file written)."""
     import keras
 
     from convert.quantize import ConversionError, calibration_faces, convert
@@ -71,13 +86,7 @@ def run(options: ConvertOptions) -> list[Path]:
     from train.evaluate import predict_keras
     from train.models import flip_averaged, load_keras
 
-    existing = [path for path in options.targets() if path.exists()]
-    if existing and not options.force:
-        raise ConversionError(f"{existing[0]}: already exists (--force replaces it, --out-dir writes elsewhere)")
-    folder = options.targets()[0].parent
-    ancestor = next(p for p in (folder, *folder.parents) if p.exists())
-    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK):
-        raise ConversionError(f"cannot write to {folder}: {ancestor} is not a writable folder")
+    check_targets(options)
     if keras.backend.backend() != "tensorflow":
         raise ConversionError(f"TFLite conversion needs Keras' TensorFlow backend, not {keras.backend.backend()}: "
                               "set KERAS_BACKEND=tensorflow before keras is imported (the fer-convert command does)")
@@ -98,7 +107,7 @@ def run(options: ConvertOptions) -> list[Path]:
         io_dtype = options.io if variant == "int8" else "float32"
         draft = replace(info, variant=variant, io_dtype=io_dtype)
         check = verify(keras_probs, content, draft, report, options.split)
-        print(check.format(variant))
+        say(check.format(variant))
         if check.drop_points > options.max_drop:
             raise ConversionError(f"{variant}: accuracy dropped {check.drop_points:.2f} points on {options.split} "
                                   f"(more than --max-drop {options.max_drop}); nothing written")
@@ -111,7 +120,7 @@ def run(options: ConvertOptions) -> list[Path]:
         except OSError as exc:
             raise ConversionError(f"cannot write to {path.parent}: {exc.strerror}") from exc
         write_bytes_atomic(path, with_info(content, final))
-        print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
+        say(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
         written.append(path)
     return written
 
@@ -129,6 +138,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", type=Path, default=d.out_dir,
                    help="output folder, created if missing (default: the input model's folder)")
     p.add_argument("--force", action="store_true", help="replace output files that already exist")
+    p.add_argument("--verbose", action="store_true",
+                   help="show TensorFlow's and the converter's own output (by default it goes to NAME_convert.log "
+                        "in the output folder)")
     p.add_argument("--name", type=str, default=d.name, help="file name stem (NAME_VARIANT.tflite)")
     p.add_argument("--calib-size", type=int, default=d.calib_size, help="calibration faces")
     p.add_argument("--seed", type=int, default=d.seed, help="calibration sample seed")
@@ -152,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     from edge.model_file import ModelFileError
     from train.data import DataError
     from train.extra import missing_extra
+    from train.quiet import native_output_to
 
     try:
         options = ConvertOptions(model=args.model, data=args.data,
@@ -160,7 +173,15 @@ def main(argv: list[str] | None = None) -> int:
                                  calib_size=args.calib_size,
                                  seed=args.seed, split=args.split, max_drop=args.max_drop,
                                  flip_average=args.flip_average)
-        run(options)
+        if args.verbose:
+            run(options)
+        else:
+            check_targets(options)
+            log_path = options.targets()[0].parent / f"{options.name}_convert.log"
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            with native_output_to(log_path) as terminal:
+                run(options, lambda line: print(line, file=terminal))
+            print(f"TensorFlow's and the converter's log: {log_path}")
     except (ValueError, OSError, ConversionError, ModelFileError, DataError) as exc:
         print(f"fer-convert: error: {error_text(exc)}", file=sys.stderr)
         return 2

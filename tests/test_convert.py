@@ -1,7 +1,10 @@
 """fer-convert: every variant, self-describing files, int8 I/O, verification, bad input."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import zipfile
 
 import cv2
@@ -13,7 +16,7 @@ from convert.cli import main as convert_main
 from convert.quantize import ConversionError
 from edge.classify import Classifier
 from edge.model_file import read_info
-from tests.conftest import write_kaggle_tree
+from tests.conftest import ROOT, write_kaggle_tree
 from train.data import load_fer2013
 
 
@@ -190,3 +193,20 @@ def test_output_goes_beside_the_input_model_and_an_existing_file_needs_force(tin
     assert convert_main([*argv, "--force"]) == 0 and written.read_bytes()[:8] == before[:8]
     nested = tmp_path / "new" / "folder"
     assert convert_main([*argv, "--out-dir", str(nested)]) == 0 and (nested / "fer_compact_int8.tflite").is_file()
+
+
+def test_a_conversion_prints_only_what_matters_and_logs_the_rest(tiny_run, tiny_kaggle, tmp_path):
+    """Real file descriptors (a subprocess): TensorFlow's C++ logging and the converter's prints go to the log."""
+    shutil.copy(tiny_run / "model.keras", tmp_path / "model.keras")
+    base = [sys.executable, "-m", "convert", str(tmp_path / "model.keras"), "--data", str(tiny_kaggle),
+            "--calib-size", "21", "--max-drop", "100"]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    quiet = subprocess.run(base, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert quiet.returncode == 0, quiet.stderr
+    lines = (quiet.stdout + quiet.stderr).strip().splitlines()
+    assert len(lines) == 3 and lines[0].startswith("int8: PublicTest") and lines[1].startswith("wrote "), lines
+    log = (tmp_path / "fer_compact_convert.log").read_text()
+    assert "TensorSpec" in log, "the converter's own output is kept in the log"
+    loud = subprocess.run([*base, "--force", "--verbose"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env=env)
+    assert loud.returncode == 0 and "TensorSpec" in loud.stdout + loud.stderr

@@ -1,6 +1,9 @@
 """fer-train: a smoke training on tiny data, its outputs, strategies, architectures, bad input."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -310,3 +313,17 @@ def test_a_distribution_strategy_on_another_keras_backend_is_refused_not_ignored
                                          "TensorFlow backend \\(KERAS_BACKEND is torch\\)"):
         build_strategy("mirrored", "torch")
     assert build_strategy("default", "torch") is None
+
+
+def test_fer_train_keeps_tensorflows_start_up_chatter_off_the_terminal(tiny_kaggle, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    argv = [sys.executable, "-m", "train", str(tiny_kaggle), "--out", str(tmp_path / "run"), "--epochs", "1",
+            "--width", "4", "--batch-size", "16", "--warmup-epochs", "0"]
+    quiet = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert quiet.returncode == 0, quiet.stderr
+    chatter = [line for line in (quiet.stdout + quiet.stderr).splitlines()
+               if any(word in line for word in ("cuInit", "cuda", "oneDNN", "absl::"))]
+    assert chatter == [] and "epoch 1:" in quiet.stderr + quiet.stdout
+    loud = subprocess.run([*argv[:5], str(tmp_path / "run2"), *argv[6:], "--verbose"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, env=env)
+    assert loud.returncode == 0 and "oneDNN" in loud.stdout + loud.stderr

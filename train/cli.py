@@ -11,6 +11,7 @@ from edge.help_format import command_parser, error_text
 from train.architectures import ARCHITECTURES
 from train.extra import missing_extra
 from train.fit import CLASS_WEIGHTING, STRATEGIES, TrainOptions
+from train.quiet import native_output_to
 
 DEFAULTS = TrainOptions(data=Path("."))
 
@@ -69,6 +70,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     p.add_argument("--init", type=Path, default=None,
                    help="warm restart: start from this trained .keras model (same input), fresh schedule")
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow's own start-up output")
     p.add_argument("--limit", type=int, default=None, help="use at most this many training images")
     return p
 
@@ -93,6 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     try:
         options = options_from(args)
+        if not args.verbose:
+            with native_output_to(None):  # TensorFlow's start-up lines (CUDA probes on a CPU machine, ...)
+                import keras
+
+                if keras.backend.backend() == "tensorflow":
+                    import tensorflow as tf
+
+                    tf.config.list_physical_devices("GPU")  # the device probe, which logs cuInit failures
         from train.fit import train
         from train.metrics import format_summary
 
