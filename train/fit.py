@@ -584,6 +584,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
                 with scope():
                     _compile(model, peak, options)
             model.fit(train_data, validation_data=val_data, initial_epoch=begin, epochs=end, verbose=2,
+                      shuffle=False,  # the tf.data stream shuffles itself (make_dataset); Keras warned it ignores this
                       callbacks=[keras.callbacks.LearningRateScheduler(shifted), *callbacks_common])
     except KeyboardInterrupt:
         interrupted = True
