@@ -135,7 +135,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True,
                    help="FER2013 Kaggle root or fer2013.csv (calibration and verification)")
     p.add_argument("--io", type=str, choices=IO_TYPES, default=d.io, help="int8 model input/output type")
-    p.add_argument("--out-dir", type=Path, default=d.out_dir,
+    p.add_argument("--out", "--out-dir", dest="out_dir", type=Path, default=d.out_dir,
                    help="output folder, created if missing (default: the input model's folder)")
     p.add_argument("--force", action="store_true", help="replace output files that already exist")
     p.add_argument("--verbose", action="store_true",

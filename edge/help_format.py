@@ -25,7 +25,8 @@ def command_parser(prog: str, description: str | None) -> argparse.ArgumentParse
     """The argument parser of one command: this help layout, and `--version`."""
     from edge import __version__
 
-    parser = argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
+    plain = description.replace("`", "") if description else description  # docstrings' Markdown, not help text
+    parser = argparse.ArgumentParser(prog=prog, description=plain, formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"{prog} (fer-edge) {__version__}")
     return parser
 

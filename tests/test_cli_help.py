@@ -115,3 +115,19 @@ def test_os_errors_name_the_path_and_reason_without_errno(tiny_kaggle, capsys):
                           "--json", "/dev/null/figures.json"]) == 2
     err = capsys.readouterr().err
     assert "fer-edge: error: cannot write to /dev/null/figures.json: Not a directory" in err and "[Errno" not in err
+
+
+@pytest.mark.parametrize("main, argv", [(edge_cli.main, ["--help"]), (train_cli.main, ["--help"]),
+                                        (convert_cli.main, ["--help"]), (evaluate.main, ["--help"]),
+                                        (average.main, ["--help"])])
+def test_help_has_no_markdown_backticks(main, argv, capsys):
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert "`" not in capsys.readouterr().out
+
+
+def test_output_folders_are_out_everywhere(capsys):
+    for main in (train_cli.main, convert_cli.main, average.main):
+        with pytest.raises(SystemExit):
+            main(["--help"])
+        assert "--out " in capsys.readouterr().out

@@ -128,7 +128,8 @@ def format_detect(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`fer-eval MODEL DATA [--json OUT]`: accuracy, macro-F1, per-class metrics, confusion matrix."""
+    """`fer-eval MODEL DATA [--flip] [--detect] [--json OUT]`: accuracy, macro-F1, per-class metrics,
+    confusion matrix; --flip as fer-edge --flip; --detect scores whole photos through detection."""
     import json
     import sys
 
