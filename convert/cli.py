@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from convert.quantize import IO_TYPES, VARIANTS
-from edge.help_format import command_parser, error_text
+from edge.help_format import command_parser
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     from convert.quantize import ConversionError
     from edge.model_file import ModelFileError
     from train.data import DataError
-    from train.extra import missing_extra
+    from train.extra import command_failed
     from train.quiet import native_output_to
 
     try:
@@ -182,12 +182,6 @@ def main(argv: list[str] | None = None) -> int:
             with native_output_to(log_path) as terminal:
                 run(options, lambda line: print(line, file=terminal))
             print(f"TensorFlow's and the converter's log: {log_path}")
-    except (ValueError, OSError, ConversionError, ModelFileError, DataError) as exc:
-        print(f"fer-convert: error: {error_text(exc)}", file=sys.stderr)
-        return 2
-    except ModuleNotFoundError as exc:
-        if (message := missing_extra(exc, "fer-convert")) is None:
-            raise
-        print(message, file=sys.stderr)
-        return 2
+    except (ValueError, OSError, ConversionError, ModelFileError, DataError, ModuleNotFoundError) as exc:
+        return command_failed("fer-convert", exc)
     return 0

@@ -91,12 +91,11 @@ def average_models(paths: list[Path], data: Path, out: Path, seed: int = 1, val_
 
 def main(argv: list[str] | None = None) -> int:
     """`fer-average MODEL MODEL [...] --data DATA --out DIR`: one model from the mean of several's weights."""
-    import sys
 
-    from edge.help_format import command_parser, error_text
+    from edge.help_format import command_parser
     from edge.model_file import ModelFileError
     from train.data import DataError
-    from train.extra import missing_extra
+    from train.extra import command_failed
     from train.metrics import format_summary
 
     p = command_parser("fer-average", main.__doc__)
@@ -109,14 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         report = average_models(args.models, args.data, args.out, args.seed, args.val_fraction)
-    except (ModelFileError, DataError, ValueError, OSError) as exc:
-        print(f"fer-average: error: {error_text(exc)}", file=sys.stderr)
-        return 2
-    except ModuleNotFoundError as exc:
-        if (message := missing_extra(exc, "fer-average")) is None:
-            raise
-        print(message, file=sys.stderr)
-        return 2
+    except (ModelFileError, DataError, ValueError, OSError, ModuleNotFoundError) as exc:
+        return command_failed("fer-average", exc)
     for result in report["results"]:
         print(format_summary(result))
     print(f"wrote {args.out}/model.keras and report.json")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
-from edge.help_format import command_parser, error_text
+from edge.help_format import command_parser
 from train.architectures import ARCHITECTURES
-from train.extra import missing_extra
+from train.extra import command_failed
 from train.fit import CLASS_WEIGHTING, STRATEGIES, TrainOptions
 from train.quiet import native_output_to
 
@@ -107,14 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         from train.metrics import format_summary
 
         report = train(options)
-    except (ValueError, OSError, RuntimeError) as exc:
-        print(f"fer-train: error: {error_text(exc)}", file=sys.stderr)
-        return 2
-    except ModuleNotFoundError as exc:
-        if (message := missing_extra(exc, "fer-train")) is None:
-            raise
-        print(message, file=sys.stderr)
-        return 2
+    except (ValueError, OSError, RuntimeError, ModuleNotFoundError) as exc:
+        return command_failed("fer-train", exc)
     for result in report["results"]:
         print(format_summary(result))
     print(f"wrote {options.out}/model.keras, report.json, curves.png, confusion.png "

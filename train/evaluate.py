@@ -131,13 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     """`fer-eval MODEL DATA [--flip] [--detect] [--json OUT]`: accuracy, macro-F1, per-class metrics,
     confusion matrix; --flip as fer-edge --flip; --detect scores whole photos through detection."""
     import json
-    import sys
 
     from edge.cli import add_detector_flags, add_model_flags, detector_options
-    from edge.help_format import command_parser, error_text
+    from edge.help_format import command_parser
     from edge.model_file import ModelFileError, write_bytes_atomic
     from train.data import DataError
-    from train.extra import missing_extra
+    from train.extra import command_failed
     from train.metrics import format_summary
 
     p = command_parser("fer-eval", main.__doc__)
@@ -168,14 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             write_bytes_atomic(args.json, json.dumps({"model": str(args.model), "flip": args.flip, "results": results,
                                                       "skipped": len(faces.skipped)}, indent=1).encode())
-    except (ModelFileError, DataError, ValueError, OSError) as exc:
-        print(f"fer-eval: error: {error_text(exc)}", file=sys.stderr)
-        return 2
-    except ModuleNotFoundError as exc:
-        if (message := missing_extra(exc, "fer-eval")) is None:
-            raise
-        print(message, file=sys.stderr)
-        return 2
+    except (ModelFileError, DataError, ValueError, OSError, ModuleNotFoundError) as exc:
+        return command_failed("fer-eval", exc)
     return 0
 
 

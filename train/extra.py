@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
+from edge.help_format import error_text
+
 TRAINING_PACKAGES = frozenset({"keras", "tensorflow", "matplotlib"})
 INSTALL = 'pip install "fer-edge[train]"'
 
@@ -12,3 +16,16 @@ def missing_extra(error: ModuleNotFoundError, tool: str) -> str | None:
     if name not in TRAINING_PACKAGES:
         return None
     return f"{tool}: error: {name} is not installed: {tool} needs the train extra ({INSTALL})"
+
+
+def command_failed(tool: str, error: Exception) -> int:
+    """Print a training tool's one-line error (a missing training package says how to install it) and
+    return exit code 2; a ModuleNotFoundError about anything else is a bug and is raised again."""
+    if isinstance(error, ModuleNotFoundError):
+        message = missing_extra(error, tool)
+        if message is None:
+            raise error
+    else:
+        message = f"{tool}: error: {error_text(error)}"
+    print(message, file=sys.stderr)
+    return 2
