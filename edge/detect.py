@@ -135,7 +135,7 @@ class ScanOptions:
     20 short-range passes; in the background it runs beside the pipeline on another core."""
     min_face: int = 32
     """Smallest face side the tiles are sized for, in frame pixels."""
-    min_score: float = 0.7
+    min_score: float = 0.75
     """Smallest score of a face the scan finds (above the whole-frame pass's: more looks, more false faces)."""
     background: bool = True
     """Run scans in a background thread (on another core); their faces join when each scan ends."""
