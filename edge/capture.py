@@ -12,7 +12,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -130,7 +130,7 @@ class Capture:
             self._cond.notify_all()
         if drops:
             self.dropped += drops
-            captured = Captured(captured.index, captured.time, captured.name, captured.image, drops, captured.still)
+            captured = replace(captured, dropped=drops)
         return captured
 
     def close(self) -> None:

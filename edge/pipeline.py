@@ -14,7 +14,7 @@ from edge.classify import Classifier, ModelOptions
 from edge.contract import to_model_pixels
 from edge.detect import FRAMINGS, DetectorOptions, make_detector
 from edge.model_file import default_model
-from edge.results import Box, Detection, Face, FrameResult
+from edge.results import Detection, Face, FrameResult
 from edge.sources import FrameSource
 from edge.timing import FpsMonitor, StageTimer
 from edge.track import Tracker, TrackerOptions
@@ -70,7 +70,7 @@ class Recognizer:
                             key=lambda d: d.box.w * d.box.h, reverse=True)
         classifier = self.classifier
         with self.timer.stage("preprocess"):
-            pixels = np.stack([to_model_pixels(crop(frame, self.framing.crop_box(d.box)), classifier.info.input)
+            pixels = np.stack([to_model_pixels(self.framing.crop_box(d.box).crop(frame), classifier.info.input)
                                for d in detections]) if detections \
                 else np.zeros((0, *classifier.info.input.shape), np.uint8)
         with self.timer.stage("infer"):
@@ -86,7 +86,7 @@ class Recognizer:
         """The result of one captured frame: its faces, the FPS so far and this frame's stage times."""
         faces = self.recognize(captured.image, captured.still)
         self.fps.tick()
-        stages = {k: v for k, v in self.timer.latest().items() if k in FRAME_STAGES}
+        stages = self.timer.latest(FRAME_STAGES)
         return FrameResult(captured.index, captured.time, captured.name, tuple(faces), self.fps.fps or None,
                            captured.dropped, stages, self.detector.name)
 
@@ -100,17 +100,6 @@ class Recognizer:
                 if captured is None:
                     return
                 yield captured.image, self.process(captured)
-
-
-def crop(frame: np.ndarray, box: Box) -> np.ndarray:
-    """The frame inside `box`; parts outside the frame are filled by repeating its edge."""
-    height, width = frame.shape[:2]
-    x0, y0, x1, y1 = max(box.x, 0), max(box.y, 0), min(box.x + box.w, width), min(box.y + box.h, height)
-    inside = frame[y0:y1, x0:x1]
-    if (x0, y0, x1, y1) == (box.x, box.y, box.x + box.w, box.y + box.h) or not inside.size:
-        return inside
-    return cv2.copyMakeBorder(inside, y0 - box.y, box.y + box.h - y1, x0 - box.x, box.x + box.w - x1,
-                              cv2.BORDER_REPLICATE)
 
 
 def first_frame(path: Path) -> np.ndarray:

@@ -28,7 +28,14 @@ class Box:
         return [self.x, self.y, self.w, self.h]
 
     def crop(self, image: np.ndarray) -> np.ndarray:
-        return image[max(self.y, 0):self.y + self.h, max(self.x, 0):self.x + self.w]
+        """The image inside the box; parts outside the image are filled by repeating its edge."""
+        height, width = image.shape[:2]
+        x0, y0, x1, y1 = max(self.x, 0), max(self.y, 0), min(self.x + self.w, width), min(self.y + self.h, height)
+        inside = image[y0:y1, x0:x1]
+        if (x0, y0, x1, y1) == (self.x, self.y, self.x + self.w, self.y + self.h) or not inside.size:
+            return inside
+        pad = ((y0 - self.y, self.y + self.h - y1), (x0 - self.x, self.x + self.w - x1))
+        return np.pad(inside, pad + ((0, 0),) * (inside.ndim - 2), mode="edge")
 
     def iou(self, other: Box) -> float:
         ix = max(0, min(self.x + self.w, other.x + other.w) - max(self.x, other.x))

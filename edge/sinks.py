@@ -25,7 +25,7 @@ class SinkError(RuntimeError):
     """An output cannot be written; the message names the path."""
 
 
-def temp_beside(path: Path) -> Path:
+def _temp_beside(path: Path) -> Path:
     """A hidden temp file next to `path`, for writing an artifact that is renamed into place when done."""
     return path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
 
@@ -133,7 +133,7 @@ class VideoSink(Sink):
     def __init__(self, path: str, fps: float) -> None:
         self.path, self.fps = Path(path), fps
         check_writable(self.path)
-        self._tmp = temp_beside(self.path)
+        self._tmp = _temp_beside(self.path)
         self._writer: cv2.VideoWriter | None = None
 
     def write(self, frame: np.ndarray, result: FrameResult) -> None:

@@ -21,7 +21,6 @@ class StageTimer:
     def __init__(self, window: int = 10_000) -> None:
         self.window = window
         self.samples: dict[str, deque[float]] = {}
-        self._latest: dict[str, float] = {}
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -33,24 +32,20 @@ class StageTimer:
 
     def add(self, name: str, milliseconds: float) -> None:
         self.samples.setdefault(name, deque(maxlen=self.window)).append(milliseconds)
-        self._latest[name] = milliseconds
 
-    def latest(self) -> dict[str, float]:
-        """The most recent milliseconds of each stage, in pipeline order."""
-        return {name: self._latest[name] for name in self._ordered(self._latest)}
-
-    @staticmethod
-    def _ordered(names: object) -> list[str]:
-        names = list(names)
-        return [s for s in STAGES if s in names] + [s for s in names if s not in STAGES]
+    def latest(self, names: tuple[str, ...]) -> dict[str, float]:
+        """The most recent milliseconds of each of `names` that has been timed, in that order."""
+        return {name: self.samples[name][-1] for name in names if self.samples.get(name)}
 
     def summary(self, last: int | None = None) -> dict[str, dict[str, float]]:
         """p50, p95 and mean milliseconds per stage, over the last `last` samples (default: the window).
 
         Safe to call from another thread while the pipeline adds samples (each stage is copied once).
         """
+        names = list(self.samples)
+        ordered = [s for s in STAGES if s in names] + [s for s in names if s not in STAGES]
         figures = {}
-        for name in self._ordered(self.samples):
+        for name in ordered:
             recent = list(self.samples[name])[-last:] if last else list(self.samples[name])
             if recent:
                 p50, p95 = np.percentile(recent, [50, 95])

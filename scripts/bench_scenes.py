@@ -19,7 +19,7 @@ import json
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -181,8 +181,7 @@ def evaluate(name: str, options: DetectorOptions, scenes: list[Scene]) -> dict:
 def detect_cost(options: DetectorOptions, scenes: list[Scene]) -> dict:
     """Detection milliseconds per frame over all the scenes' frames, as the pipeline runs it (scan in the
     background for the default)."""
-    live = DetectorOptions(options.kind, options.blazeface, ScanOptions(options.scan.interval, options.scan.min_face,
-                                                                        options.scan.min_score), options.haar)
+    live = replace(options, scan=replace(options.scan, background=True))
     recognizer = Recognizer(RecognizerOptions(model=ModelOptions(), detector=live))
     times = []
     for scene in scenes:

@@ -29,7 +29,6 @@ sys.path.insert(0, str(ROOT))
 from edge.classify import Classifier, ModelOptions  # noqa: E402
 from edge.contract import to_model_pixels  # noqa: E402
 from edge.detect import DETECTORS, FRAMINGS, DetectorOptions, Framing, ScanOptions, make_detector  # noqa: E402
-from edge.pipeline import crop  # noqa: E402
 from edge.results import Box  # noqa: E402
 
 UPSCALE, PAD = 5, 200
@@ -102,7 +101,7 @@ def photo_checks(photos: Path, count: int, seed: int) -> None:
             variants = {"shift 3 px": [Box(base.x + dx, base.y + dy, base.w, base.h)
                                        for dx, dy in ((3, 0), (-3, 0), (0, 3), (0, -3))],
                         "scale 5%": [Framing(s).crop_box(base) for s in (0.95, 1.05)]}
-            labels = classifier.predict(np.stack([to_model_pixels(crop(image, b), classifier.info.input)
+            labels = classifier.predict(np.stack([to_model_pixels(b.crop(image), classifier.info.input)
                                                   for b in [base, *variants["shift 3 px"], *variants["scale 5%"]]]))
             first = labels[0].label
             changed.setdefault("shift 3 px", []).extend(p.label != first for p in labels[1:5])

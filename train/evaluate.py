@@ -69,7 +69,6 @@ def evaluate_detect(model: ModelOptions, data: Path, detector: DetectorOptions) 
     from edge.classify import Classifier
     from edge.contract import to_model_pixels
     from edge.detect import FRAMINGS, Framing, make_detector
-    from edge.pipeline import crop
     from edge.sources import IMAGE_SUFFIXES, read_image
     from train.data import DataError
 
@@ -95,7 +94,7 @@ def evaluate_detect(model: ModelOptions, data: Path, detector: DetectorOptions) 
             regions = [image]
             if found:
                 box = max(found, key=lambda d: d.box.w * d.box.h).box
-                regions += [crop(image, framing.crop_box(box)), crop(image, Framing().crop_box(box))]
+                regions += [framing.crop_box(box).crop(image), Framing().crop_box(box).crop(image)]
             pixels = np.stack([to_model_pixels(r, classifier.info.input) for r in regions])
             right = [int(p.argmax()) == truth for p in classifier.probabilities_of_pixels(pixels)]
             rows["whole image"].append(right[0])
