@@ -55,7 +55,7 @@ def tiny_run(tiny_kaggle, tmp_path_factory) -> Path:
     from train.fit import TrainOptions, train
 
     out = tmp_path_factory.mktemp("run")
-    train(TrainOptions(data=tiny_kaggle, out=out, epochs=8, width=4, batch_size=16, learning_rate=0.05,
+    train(TrainOptions(data=tiny_kaggle, out=out, epochs=8, filters=4, batch_size=16, learning_rate=0.05,
                        warmup_epochs=0, val_fraction=0.2, patience=10))
     return out
 

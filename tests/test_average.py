@@ -46,7 +46,7 @@ def test_fer_average_writes_the_mean_model_with_its_report(tiny_run, tiny_kaggle
     from train.fit import TrainOptions, train
 
     other = tmp_path / "other"
-    train(TrainOptions(data=tiny_kaggle, out=other, epochs=1, width=4, batch_size=16, warmup_epochs=0,
+    train(TrainOptions(data=tiny_kaggle, out=other, epochs=1, filters=4, batch_size=16, warmup_epochs=0,
                        val_fraction=0.2, init=tiny_run / "model.keras"))
     sources = [tiny_run / "model.keras", other / "model.keras"]
     out = tmp_path / "soup"

@@ -45,7 +45,7 @@ def test_mix_targets():
 
 @pytest.mark.parametrize("online", [False, True])
 def test_training_with_a_teacher_records_it(tiny_run, tiny_kaggle, tmp_path, online):
-    report = train(TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=2, width=4, batch_size=16, warmup_epochs=0,
+    report = train(TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=2, filters=4, batch_size=16, warmup_epochs=0,
                                 teachers=(tiny_run / "model.keras",), teacher_weight=0.7, teacher_online=online))
     assert report["config"]["teachers"] == [str(tiny_run / "model.keras")]
     config = json.loads((tmp_path / "report.json").read_text())["config"]

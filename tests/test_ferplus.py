@@ -65,7 +65,7 @@ def test_training_with_ferplus_votes(tiny_kaggle, tmp_path, capsys):
     rows = [",".join("10" if j == 1 else "0" for j in range(10)) for _ in names]  # every face: "happiness"
     folder = write_ferplus(tmp_path / "ferplus", rows, {name: i for i, name in enumerate(names)})
     out = tmp_path / "run"
-    assert train_main([str(tiny_kaggle), "--out", str(out), "--epochs", "1", "--width", "4", "--batch-size", "16",
+    assert train_main([str(tiny_kaggle), "--out", str(out), "--epochs", "1", "--filters", "4", "--batch-size", "16",
                        "--warmup-epochs", "0", "--ferplus", str(folder), "--ferplus-weight", "1.0"]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["config"]["ferplus"] == str(folder) and report["config"]["ferplus_weight"] == 1.0

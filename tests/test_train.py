@@ -33,7 +33,7 @@ def test_the_pattern_data_is_learnt(tiny_run):
 def test_resume_continues_from_the_last_checkpoint(tiny_kaggle, tmp_path):
     from train.fit import train
 
-    options = TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=1, width=4, batch_size=16, warmup_epochs=0)
+    options = TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=1, filters=4, batch_size=16, warmup_epochs=0)
     train(options)
     report = train(TrainOptions(**{**options.__dict__, "epochs": 2, "resume": True}))
     assert report["epochs_run"] == 2 and len(report["history"]["loss"]) == 2
@@ -60,7 +60,7 @@ def test_resume_does_not_replay_the_first_epochs(tiny_kaggle, tmp_path, stream_s
     """Order and augmentation follow the stream's seed; a resumed run must not reuse epoch 1's."""
     import train.fit as fit
 
-    options = TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=1, width=4, batch_size=16, warmup_epochs=0)
+    options = TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=1, filters=4, batch_size=16, warmup_epochs=0)
     fit.train(options)
     fit.train(TrainOptions(**{**options.__dict__, "epochs": 2, "resume": True}))
     assert stream_seeds == [options.seed, options.seed + 1]
@@ -72,7 +72,7 @@ def test_init_restarts_from_a_trained_model(tiny_run, tiny_kaggle, tmp_path):
 
     from train.fit import train
 
-    train(TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=1, width=4, batch_size=16, warmup_epochs=0,
+    train(TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=1, filters=4, batch_size=16, warmup_epochs=0,
                        learning_rate=1e-9, val_fraction=0.2, init=tiny_run / "model.keras"))
     before = keras.models.load_model(tiny_run / "model.keras").get_weights()
     after = keras.models.load_model(tmp_path / "model.keras").get_weights()
@@ -88,7 +88,7 @@ def test_a_warm_start_records_its_history_and_continues_the_stream(tiny_run, tin
     from edge.model_file import read_info
 
     out = tmp_path / "warm"
-    options = TrainOptions(data=tiny_kaggle, out=out, epochs=1, width=4, batch_size=16, warmup_epochs=0,
+    options = TrainOptions(data=tiny_kaggle, out=out, epochs=1, filters=4, batch_size=16, warmup_epochs=0,
                            val_fraction=0.2, init=tiny_run / "model.keras", arch="vgg")  # arch: ignored
     fit.train(options)
     fit.train(TrainOptions(**{**options.__dict__, "epochs": 2, "init": None, "resume": True}))
@@ -175,7 +175,7 @@ def test_weight_decay_reaches_every_kernel():
     from train.architectures import input_spec_for
     from train.models import build
 
-    model = build("compact", input_spec_for("compact"), 7, width=4, weight_decay=1e-3)
+    model = build("compact", input_spec_for("compact"), 7, filters=4, weight_decay=1e-3)
     regularized = [layer.kernel_regularizer.l2 for layer in model.layers if getattr(layer, "kernel_regularizer", None)]
     assert len(regularized) == 7 and all(value == pytest.approx(1e-3) for value in regularized)
 
@@ -195,7 +195,7 @@ def test_swa_ships_the_weight_average(tiny_run, tiny_kaggle, tmp_path):
 
     from train.fit import train
 
-    report = train(TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=3, width=4, batch_size=16, warmup_epochs=0,
+    report = train(TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=3, filters=4, batch_size=16, warmup_epochs=0,
                                 val_fraction=0.2, init=tiny_run / "model.keras", swa_start=2, swa_lr=0.05))
     state = json.loads((tmp_path / "state.json").read_text())["state"]
     assert state["swa_count"] == 2 and report["epochs_run"] == 3 and report["swa"]["epochs_averaged"] == 2
@@ -213,7 +213,7 @@ def test_swa_ships_the_weight_average(tiny_run, tiny_kaggle, tmp_path):
 def test_resume_continues_the_weight_average(tiny_kaggle, tmp_path):
     from train.fit import train
 
-    options = TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=2, width=4, batch_size=16, warmup_epochs=0,
+    options = TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=2, filters=4, batch_size=16, warmup_epochs=0,
                            val_fraction=0.2, swa_start=1)
     train(options)
     report = train(TrainOptions(**{**options.__dict__, "epochs": 3, "resume": True}))
@@ -292,10 +292,10 @@ def test_cutmix_pastes_a_square_and_mixes_targets_by_its_area():
 def test_training_runs_with_erasing_and_mixup(tiny_kaggle, tmp_path):
     from train.fit import train
 
-    report = train(TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=1, width=4, batch_size=16, warmup_epochs=0,
+    report = train(TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=1, filters=4, batch_size=16, warmup_epochs=0,
                                 val_fraction=0.2, erasing=0.5, mixup=0.2))
     assert report["config"]["erasing"] == 0.5 and report["config"]["mixup"] == 0.2
-    report = train(TrainOptions(data=tiny_kaggle, out=tmp_path / "cutmix", epochs=1, width=4, batch_size=16,
+    report = train(TrainOptions(data=tiny_kaggle, out=tmp_path / "cutmix", epochs=1, filters=4, batch_size=16,
                                 warmup_epochs=0, val_fraction=0.2, cutmix=0.5))
     assert report["config"]["cutmix"] == 0.5
 
@@ -318,12 +318,13 @@ def test_a_distribution_strategy_on_another_keras_backend_is_refused_not_ignored
 def test_fer_train_keeps_tensorflows_start_up_chatter_off_the_terminal(tiny_kaggle, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     argv = [sys.executable, "-m", "train", str(tiny_kaggle), "--out", str(tmp_path / "run"), "--epochs", "1",
-            "--width", "4", "--batch-size", "16", "--warmup-epochs", "0"]
+            "--filters", "4", "--batch-size", "16", "--warmup-epochs", "0"]
     quiet = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert quiet.returncode == 0, quiet.stderr
     chatter = [line for line in (quiet.stdout + quiet.stderr).splitlines()
                if any(word in line for word in ("cuInit", "cuda", "oneDNN", "absl::"))]
     assert chatter == [] and "epoch 1:" in quiet.stderr + quiet.stdout
+    assert json.loads((tmp_path / "run" / "report.json").read_text())["model"]["name"] == "compact_w4"  # --filters 4
     loud = subprocess.run([*argv[:5], str(tmp_path / "run2"), *argv[6:], "--verbose"], cwd=ROOT, capture_output=True,
                           text=True, timeout=300, env=env)
     assert loud.returncode == 0 and "oneDNN" in loud.stdout + loud.stderr

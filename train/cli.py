@@ -57,7 +57,7 @@ def parser() -> argparse.ArgumentParser:
                         "average the weights of each epoch into model.keras (0 = off; early stopping is off with it)")
     p.add_argument("--swa-lr", type=float, default=d.swa_lr, help="with --swa-start: the constant learning rate")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed")
-    p.add_argument("--width", type=int, default=None, help="compact, vgg: first-stage filters (compact 16, vgg 24)")
+    p.add_argument("--filters", type=int, default=None, help="compact, vgg: first-stage filters (compact 16, vgg 24)")
     p.add_argument("--alpha", type=float, default=d.alpha, help="mobilenetv2: width multiplier")
     p.add_argument("--size", type=int, default=None, help="input side in pixels (compact and vgg 48, mobilenetv2 96)")
     p.add_argument("--weights", type=str, default=d.weights,
@@ -83,7 +83,7 @@ def options_from(args: argparse.Namespace) -> TrainOptions:
         teachers=tuple(args.teacher), teacher_weight=args.teacher_weight, teacher_online=args.teacher_online,
         val_fraction=args.val_fraction, patience=args.patience, erasing=args.erasing, mixup=args.mixup,
         cutmix=args.cutmix,
-        swa_start=args.swa_start, swa_lr=args.swa_lr, seed=args.seed, width=args.width,
+        swa_start=args.swa_start, swa_lr=args.swa_lr, seed=args.seed, filters=args.filters,
         alpha=args.alpha, size=args.size, weights=None if args.weights == "none" else args.weights,
         freeze_epochs=args.freeze_epochs, strategy=args.strategy, mixed_precision=args.mixed_precision,
         resume=args.resume, init=args.init, limit=args.limit)

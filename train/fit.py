@@ -80,7 +80,7 @@ class TrainOptions:
     """With `swa_start`: the constant learning rate of the averaging epochs."""
     seed: int = 1
     """Seeds the split, the shuffling, the augmentation and the weights."""
-    width: int | None = None
+    filters: int | None = None
     """compact, vgg: filters of the first stage (default 16 for compact, 24 for vgg)."""
     alpha: float = 0.35
     """mobilenetv2: width multiplier."""
@@ -107,7 +107,7 @@ class TrainOptions:
             raise ValueError(f"unknown strategy {self.strategy!r} (choose from {', '.join(STRATEGIES)})")
         if self.class_weighting not in CLASS_WEIGHTING:
             raise ValueError(f"unknown class weighting {self.class_weighting!r}")
-        for name in ("epochs", "batch_size", "width"):
+        for name in ("epochs", "batch_size", "filters"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0.0 < self.val_fraction < 1.0:
@@ -556,7 +556,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
             model = models.load_keras_matching(options.init, spec)
             log.info("starting from the weights of %s", options.init)
         else:
-            model = models.build(options.arch, spec, len(FER2013_LABELS), width=options.width,
+            model = models.build(options.arch, spec, len(FER2013_LABELS), filters=options.filters,
                                  alpha=options.alpha, weights=options.weights, weight_decay=options.weight_decay)
     frozen = options.arch == "mobilenetv2" and options.freeze_epochs > 0
     phases = [(0, options.freeze_epochs, 1.0, False), (options.freeze_epochs, options.epochs, 0.1, True)] \

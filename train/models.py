@@ -93,13 +93,13 @@ def build_mobilenetv2(spec: InputSpec, classes: int, alpha: float = 0.35,
     return keras.Model(inputs, outputs, name=f"mobilenetv2_a{alpha:g}_{spec.height}")
 
 
-def build(arch: str, spec: InputSpec, classes: int, *, width: int | None = None, alpha: float = 0.35,
+def build(arch: str, spec: InputSpec, classes: int, *, filters: int | None = None, alpha: float = 0.35,
           weights: str | Path | None = "imagenet", weight_decay: float = 1e-4) -> keras.Model:
     check_architecture(arch)
     if arch == "compact":
-        return build_compact(spec, classes, width=width or DEFAULT_WIDTH[arch], weight_decay=weight_decay)
+        return build_compact(spec, classes, width=filters or DEFAULT_WIDTH[arch], weight_decay=weight_decay)
     if arch == "vgg":
-        return build_vgg(spec, classes, width=width or DEFAULT_WIDTH[arch], weight_decay=weight_decay)
+        return build_vgg(spec, classes, width=filters or DEFAULT_WIDTH[arch], weight_decay=weight_decay)
     return build_mobilenetv2(spec, classes, alpha=alpha, weights=weights)
 
 
