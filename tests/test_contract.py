@@ -59,3 +59,33 @@ def test_training_pipeline_gives_the_same_tensor_as_the_runtime():
     (batch, _), = list(make_dataset(faces, GRAY_48, 8, training=False, seed=0).as_numpy_iterator())
     expected = np.stack([preprocess(c, GRAY_48) for c in crops])
     np.testing.assert_array_equal(batch, expected)
+
+
+def test_the_label_order_is_fer2013s_and_the_shipped_models():
+    """Data-free: a swap in the contract's label order would silently relabel every training folder."""
+    from edge.contract import FER2013_LABELS
+    from edge.model_file import default_model, read_info
+
+    assert list(FER2013_LABELS) == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    assert read_info(default_model()).labels == list(FER2013_LABELS)
+
+
+@pytest.mark.parametrize("photo, box, expected", [
+    ("grace_hopper.jpg", (146, 104, 246, 246), [0.086, 0.008, 0.027, 0.027, 0.078, 0.012, 0.762]),  # neutral
+    ("astronaut.png", (170, 64, 113, 113), [0.008, 0.012, 0.012, 0.929, 0.008, 0.016, 0.016]),  # happy
+])
+def test_a_fixed_face_crop_gets_its_known_label_and_probabilities(photo, box, expected):
+    """The shipped model on a fixed crop of each sample photo (recorded 2026-11-29): the contract's
+    preprocessing, the interpreter wrapper and the label order together, with no data set needed."""
+    import cv2
+
+    from edge.classify import Classifier, ModelOptions
+    from edge.contract import FER2013_LABELS
+    from edge.results import Box
+    from tests.conftest import SAMPLES
+
+    classifier = Classifier.from_options(ModelOptions())
+    crop = Box(*box).crop(cv2.imread(str(SAMPLES / photo)))
+    prediction, = classifier.predict(to_model_pixels(crop, classifier.info.input)[None])
+    assert prediction.label == FER2013_LABELS[int(np.argmax(expected))]
+    np.testing.assert_allclose(prediction.vector, expected, atol=0.01)

@@ -63,20 +63,27 @@ def test_tracker_keeps_ids_and_smooths():
     assert third.id != first.id and third.label == "sad"
 
 
-def test_tracker_forgets_faces_after_max_missed():
-    tracker = Tracker(TrackerOptions(max_missed=1))
+@pytest.mark.parametrize("missed, same", [(3, True), (4, False)])
+def test_tracker_keeps_a_face_for_max_missed_frames_then_forgets_it(missed, same):
+    tracker = Tracker(TrackerOptions(max_missed=3))
     first, = tracker.update([face(Box(0, 0, 10, 10), [0.5, 0.5])])
-    tracker.update([])
-    tracker.update([])
+    for _ in range(missed):
+        tracker.update([])
     again, = tracker.update([face(Box(0, 0, 10, 10), [0.5, 0.5])])
-    assert again.id != first.id
+    assert (again.id == first.id) is same
 
 
 def test_classifier_batches_faces_in_one_invoke(tiny_tflite):
     classifier = Classifier.from_file(tiny_tflite["int8"])
     crops = [np.random.default_rng(i).integers(0, 255, (60 + i, 50, 3), dtype=np.uint8) for i in range(4)]
+    invokes = []
+    interpreter = classifier._interpreter  # the third-party interpreter: count its invokes
+    real_invoke = interpreter.invoke
+    interpreter.invoke = lambda: invokes.append(1) or real_invoke()
     together = classifier.classify(crops)
+    assert len(invokes) == 1
     alone = [classifier.classify([crop])[0] for crop in crops]
+    assert len(invokes) == 5
     assert [p.label for p in together] == [p.label for p in alone]
     assert np.allclose([p.vector for p in together], [p.vector for p in alone], atol=1e-6)
     assert list(together[0].probabilities) == classifier.labels
