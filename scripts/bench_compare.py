@@ -777,7 +777,7 @@ def format_table(outcomes: list[Outcome]) -> str:
 
 
 def bars(outcomes: list[Outcome]) -> list[str]:
-    """The issue's bars, measured on this run, for int8 on 1 thread with and without --flip (information, not
+    """The project's bars, measured on this run, for int8 on 1 thread with and without --flip (information, not
     a verdict on other machines)."""
     by = {o.contender.name: o for o in outcomes if o.status == "ok" and o.summary}
     ours_runs = [(by[n], what) for n, what in (("ours-int8-1t", "int8, 1 thread"),
@@ -893,7 +893,7 @@ def format_report(outcomes: list[Outcome], options: CompareOptions, command: str
               "the whole frame plus a small-face scan every 0.5 s, with `--detector haar` Haar at 320 px wide, "
               "minimum face 48 px; the tutorial runs Haar 1.1/4 on the full frame; fer Haar 1.1/5, minimum 50 px, "
               "full frame).", ""]
-    lines += ["## Against the issue's bars (this run)", "", *bars(outcomes), ""]
+    lines += ["## Against the project's bars (this run)", "", *bars(outcomes), ""]
     lines += ["## Details per contender", ""]
     for o in outcomes:
         c = o.contender

@@ -144,8 +144,9 @@ def report(result: dict, warmup: float) -> list[str]:
              f"{len(result['samples'])} samples, {last['frames']} frames, {last['seconds'] / 60:.1f} min"]
     for field in FIELDS:
         top = max(s[field] for s in after)
-        lines.append(f"{field:8} at {first['seconds']:.0f} s {first[field]:7.1f} MiB, at the end {last[field]:7.1f} MiB, "
-                     f"growth {last[field] - first[field]:+.1f} MiB (largest after warm-up {top:.1f})")
+        lines.append(f"{field:8} at {first['seconds']:.0f} s {first[field]:7.1f} MiB, "
+                     f"at the end {last[field]:7.1f} MiB, growth {last[field] - first[field]:+.1f} MiB "
+                     f"(largest after warm-up {top:.1f})")
     early = statistics.median(s["fps"] for s in after[:per_minute])
     late = statistics.median(s["fps"] for s in after[-per_minute:])
     lines.append(f"FPS      first minute after warm-up {early:.1f}, last minute {late:.1f} ({late / early:.2f}x); "

@@ -289,15 +289,31 @@ def test_cutmix_pastes_a_square_and_mixes_targets_by_its_area():
     assert np.array_equal(kept.numpy(), pixels.numpy()) and np.array_equal(kept_targets.numpy(), targets.numpy())
 
 
-def test_training_runs_with_erasing_and_mixup(tiny_kaggle, tmp_path):
+def _first_epoch_loss(data, out, **options) -> float:
     from train.fit import train
 
-    report = train(TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=1, filters=4, batch_size=16, warmup_epochs=0,
-                                val_fraction=0.2, erasing=0.5, mixup=0.2))
-    assert report["config"]["erasing"] == 0.5 and report["config"]["mixup"] == 0.2
-    report = train(TrainOptions(data=tiny_kaggle, out=tmp_path / "cutmix", epochs=1, filters=4, batch_size=16,
-                                warmup_epochs=0, val_fraction=0.2, cutmix=0.5))
-    assert report["config"]["cutmix"] == 0.5
+    report = train(TrainOptions(data=data, out=out, epochs=1, filters=4, batch_size=16, warmup_epochs=0,
+                                val_fraction=0.2, **options))
+    return report["history"]["loss"][0]
+
+
+@pytest.fixture(scope="module")
+def plain_loss(tiny_kaggle, tmp_path_factory) -> float:
+    """The first-epoch loss of a plain run; a second identical run must repeat it exactly (training is
+    deterministic for a seed), or the option tests below could not tell an ignored option from noise."""
+    first = _first_epoch_loss(tiny_kaggle, tmp_path_factory.mktemp("plain"))
+    assert _first_epoch_loss(tiny_kaggle, tmp_path_factory.mktemp("plain")) == first
+    return first
+
+
+@pytest.mark.parametrize("option", [{"erasing": 0.5}, {"mixup": 0.2}, {"cutmix": 0.5}, "teacher", "online teacher"])
+def test_each_augmentation_and_teacher_option_changes_what_training_sees(option, plain_loss, tiny_run, tiny_kaggle,
+                                                                         tmp_path):
+    """A run that ignored the option would repeat the plain run's loss to the last digit."""
+    if isinstance(option, str):
+        option = {"teachers": (tiny_run / "model.keras",), "teacher_weight": 0.7,
+                  "teacher_online": option == "online teacher"}
+    assert _first_epoch_loss(tiny_kaggle, tmp_path, **option) != plain_loss
 
 
 def test_bad_data_leaves_no_output_folder(tmp_path, capsys):
