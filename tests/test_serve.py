@@ -356,13 +356,20 @@ def test_cli_prints_the_url_and_reads_the_token_from_the_environment(monkeypatch
     assert "from-env" not in caplog.text
 
 
-def test_binding_beyond_loopback_warns(monkeypatch, caplog):
-    # Pretend 127.0.0.1 is a public interface, so the test never listens beyond loopback.
-    monkeypatch.setattr(ServeOptions, "loopback", property(lambda self: False))
-    live = LiveServer(ServeOptions(port=0))
+@pytest.mark.parametrize("host, token, warned", [
+    ("0.0.0.0", None, "no --token"),     # every interface, open to anyone
+    ("0.0.0.0", "s3cret", "knows the token"),  # every interface, token required
+    ("127.0.0.1", None, None),           # loopback: no warning
+])
+def test_binding_beyond_loopback_warns(host, token, warned, caplog):
+    """Really listens (on an ephemeral port, closed at once) and reads the warning that is logged."""
+    live = LiveServer(ServeOptions(host=host, port=0, token=token))
     live.close()
-    warning = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert warning and "beyond loopback" in warning[0] and "no --token" in warning[0]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    if warned is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and "beyond loopback" in warnings[0] and warned in warnings[0]
 
 
 @pytest.mark.parametrize("text, expected", [
