@@ -306,14 +306,18 @@ def plain_loss(tiny_kaggle, tmp_path_factory) -> float:
     return first
 
 
-@pytest.mark.parametrize("option", [{"erasing": 0.5}, {"mixup": 0.2}, {"cutmix": 0.5}, "teacher", "online teacher"])
-def test_each_augmentation_and_teacher_option_changes_what_training_sees(option, plain_loss, tiny_run, tiny_kaggle,
-                                                                         tmp_path):
+@pytest.mark.parametrize("option", [{"erasing": 0.5}, {"mixup": 0.2}, {"cutmix": 0.5}])
+def test_each_augmentation_option_changes_what_training_sees(option, plain_loss, tiny_kaggle, tmp_path):
     """A run that ignored the option would repeat the plain run's loss to the last digit."""
-    if isinstance(option, str):
-        option = {"teachers": (tiny_run / "model.keras",), "teacher_weight": 0.7,
-                  "teacher_online": option == "online teacher"}
     assert _first_epoch_loss(tiny_kaggle, tmp_path, **option) != plain_loss
+
+
+@pytest.mark.parametrize("online", [False, True])
+def test_teachers_change_the_targets(online, tiny_run, tiny_kaggle, tmp_path):
+    """Against the same teachers at weight 0 (loading them is not what makes the difference)."""
+    losses = [_first_epoch_loss(tiny_kaggle, tmp_path / str(weight), teachers=(tiny_run / "model.keras",),
+                                teacher_weight=weight, teacher_online=online) for weight in (0.0, 0.0, 0.7)]
+    assert losses[0] == losses[1] != losses[2]
 
 
 def test_bad_data_leaves_no_output_folder(tmp_path, capsys):
