@@ -39,18 +39,23 @@ class Captured:
     """Stale frames dropped just before this one (live sources only)."""
     still: bool = False
     """A photo that stands alone (image and folder sources), not a frame of a video."""
+    restarted: bool = False
+    """The first frame after `--loop` rewound the source: a cut, nothing before it carries over."""
 
 
-def source_frames(source: FrameSource, loop: bool = False) -> Iterator[tuple[str, np.ndarray]]:
-    """(name, frame) pairs of a source; with `loop`, replayed from the start each time it ends."""
+def source_frames(source: FrameSource, loop: bool = False) -> Iterator[tuple[str, np.ndarray, bool]]:
+    """(name, frame, restarted) of a source; with `loop`, replayed from the start each time it ends
+    (`restarted` marks the first frame of each replay)."""
+    restarted = False
     while True:
         delivered = 0
-        for item in source.named_frames():
+        for name, frame in source.named_frames():
+            yield name, frame, restarted and delivered == 0
             delivered += 1
-            yield item
         if not loop or delivered == 0:
             return
         source.rewind()
+        restarted = True
 
 
 class Capture:
@@ -82,7 +87,8 @@ class Capture:
         item = next(self._frames, None)
         if item is None:
             return None
-        captured = Captured(self._index, time.time(), item[0], item[1], still=self.source.still)
+        name, image, restarted = item
+        captured = Captured(self._index, time.time(), name, image, still=self.source.still, restarted=restarted)
         self._index += 1
         return captured
 

@@ -33,6 +33,9 @@ class Detector(Protocol):
         """Faces in a BGR (or gray) frame, boxes in frame pixels. `still`: the frame stands alone (a photo),
         so nothing carries over from earlier frames and any scan runs on it at once."""
 
+    def reset(self) -> None:
+        """Forget what earlier frames found (the stream was cut)."""
+
     def close(self) -> None:
         """Stop any background work."""
 
@@ -122,6 +125,9 @@ class HaarDetector:
                  for x, y, w, h in (found if len(found) else [])]
         return [Detection(b) for b in sorted(boxes, key=lambda b: b.w * b.h, reverse=True)]
 
+    def reset(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
@@ -209,6 +215,7 @@ class ScanningDetector:
         self._small: list[Detection] = []
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._cuts = 0
         self.scans = 0
 
     def _scan(self, frame: np.ndarray) -> list[Detection]:
@@ -220,10 +227,11 @@ class ScanningDetector:
                 found = merge(found, faces, self.options.nms_iou)
         return found
 
-    def _scan_and_keep(self, frame: np.ndarray) -> None:
+    def _scan_and_keep(self, frame: np.ndarray, cuts: int) -> None:
         found = self._scan(frame)
         with self._lock:
-            self._small = found
+            if cuts == self._cuts:  # a scan of a frame from before a cut is dropped
+                self._small = found
             self.scans += 1
 
     def detect(self, frame: np.ndarray, still: bool = False) -> list[Detection]:
@@ -234,17 +242,24 @@ class ScanningDetector:
         if self._scanner is not None and now - self._last_scan >= self.scan.interval:
             if not self.scan.background:
                 self._last_scan = now
-                self._scan_and_keep(frame)
+                self._scan_and_keep(frame, self._cuts)
             elif self._thread is None or not self._thread.is_alive():
                 self._last_scan = now
                 # Not a daemon: Python waits for a scan (tens of ms) at exit instead of tearing the
                 # interpreter down under it (which aborts the process).
-                self._thread = threading.Thread(target=self._scan_and_keep, args=(frame.copy(),),
+                self._thread = threading.Thread(target=self._scan_and_keep, args=(frame.copy(), self._cuts),
                                                 name="fer-edge-scan")
                 self._thread.start()
         with self._lock:
             small = self._small
         return merge(found, small, self.options.nms_iou)
+
+    def reset(self) -> None:
+        """Drop the held small faces and scan the next frame."""
+        with self._lock:
+            self._cuts += 1
+            self._small = []
+        self._last_scan = -float("inf")
 
     def close(self) -> None:
         if self._thread is not None:
@@ -256,6 +271,9 @@ class SingleBlazeFace(BlazeFaceDetector):
 
     def detect(self, frame: np.ndarray, still: bool = False) -> list[Detection]:
         return super().detect(frame)
+
+    def reset(self) -> None:
+        pass
 
     def close(self) -> None:
         pass

@@ -78,12 +78,22 @@ class Recognizer:
         faces = [Face(d.box, prediction, keypoints=d.keypoints) for d, prediction in zip(detections, predictions)]
         return self.tracker.update(faces) if self.tracker is not None and not still else faces
 
+    def reset(self) -> None:
+        """Forget earlier frames' faces, boxes and tracks (the stream was cut: a --loop replay)."""
+        self.detector.reset()
+        if self.tracker is not None:
+            self.tracker.reset()
+        self._frame_index = 0
+        self._detections = []
+
     def close(self) -> None:
         """Stop the detector's background work."""
         self.detector.close()
 
     def process(self, captured: Captured) -> FrameResult:
         """The result of one captured frame: its faces, the FPS so far and this frame's stage times."""
+        if captured.restarted:
+            self.reset()
         faces = self.recognize(captured.image, captured.still)
         self.fps.tick()
         stages = self.timer.latest(FRAME_STAGES)

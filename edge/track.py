@@ -44,6 +44,10 @@ class Tracker:
     _tracks: list[_Track] = field(default_factory=list)
     _ids: count = field(default_factory=lambda: count(1))
 
+    def reset(self) -> None:
+        """Forget every face (ids keep counting, so a face after a cut never reuses an earlier id)."""
+        self._tracks = []
+
     def update(self, faces: list[Face]) -> list[Face]:
         """The same faces, in the order given, each with its track id and smoothed prediction."""
         pairs = sorted(((face.box.iou(t.box), i, j) for i, face in enumerate(faces)

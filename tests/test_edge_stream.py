@@ -193,6 +193,18 @@ def test_loop_replays_a_file_until_max_frames(tmp_path):
     assert records[0]["fps"] is None and all(r["fps"] > 0 for r in records[1:])
 
 
+def test_a_replay_starts_clean(tmp_path):
+    """Each --loop replay of the clip is a cut: the astronaut of the last frames (held by the small-face
+    scan, tracked) must not follow Grace Hopper into the next replay."""
+    out = tmp_path / "faces.jsonl"
+    assert edge_main(["--source", str(DEMO), "--loop", "--max-frames", "480", "--headless", "--quiet",
+                      "--jsonl", str(out)]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [len(r["faces"]) for r in records] == [1] * 480
+    ids = [r["faces"][0]["id"] for r in records]
+    assert ids[240] not in ids[:240]  # a new track, not one continued from before the cut
+
+
 def test_loop_refuses_a_live_source(monkeypatch, capsys):
     monkeypatch.setattr(cv2, "VideoCapture", FakeCapture.factory([[]]))
     assert edge_main(["--source", "0", "--loop", "--headless"]) == 2
