@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -22,6 +23,7 @@ import numpy as np
 from edge.blazeface import BlazeFaceDetector, BlazeFaceOptions
 from edge.contract import to_gray
 from edge.results import Box, Detection
+from edge.worker import Worker
 
 DETECTORS = ("blazeface", "blazeface-full", "haar")
 
@@ -214,7 +216,7 @@ class ScanningDetector:
         self._last_scan = -float("inf")
         self._small: list[Detection] = []
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._worker: Worker | None = None
         self._cuts = 0
         self.scans = 0
 
@@ -243,13 +245,12 @@ class ScanningDetector:
             if not self.scan.background:
                 self._last_scan = now
                 self._scan_and_keep(frame, self._cuts)
-            elif self._thread is None or not self._thread.is_alive():
-                self._last_scan = now
-                # Not a daemon: Python waits for a scan (tens of ms) at exit instead of tearing the
-                # interpreter down under it (which aborts the process).
-                self._thread = threading.Thread(target=self._scan_and_keep, args=(frame.copy(), self._cuts),
-                                                name="fer-edge-scan")
-                self._thread.start()
+            else:
+                if self._worker is None:
+                    self._worker = Worker(self._scan_and_keep, "fer-edge-scan")
+                    weakref.finalize(self, self._worker.stop)
+                if not self._worker.busy and self._worker.offer(frame.copy(), self._cuts):
+                    self._last_scan = now
         with self._lock:
             small = self._small
         return merge(found, small, self.options.nms_iou)
@@ -262,8 +263,8 @@ class ScanningDetector:
         self._last_scan = -float("inf")
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
+        if self._worker is not None:
+            self._worker.stop()
 
 
 class SingleBlazeFace(BlazeFaceDetector):

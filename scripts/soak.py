@@ -95,7 +95,10 @@ def soak(video: Path, minutes: float, every: float, serve: bool, extra: list[str
     if serve:
         command += ["--serve", str(port)]
     log = tempfile.TemporaryFile("w+")
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
+    # SIGINT back to its default in the child: a shell starts background jobs with it ignored, and the
+    # run must see the Ctrl-C that ends it.
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     records = Records(process.stdout)
     records.start()
     viewer = Viewer(port) if serve else None

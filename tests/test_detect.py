@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -139,6 +141,32 @@ def test_the_background_scan_joins_later_frames():
     detector.detect(frame)
     detector.close()  # waits for the scan started by the first frame
     assert detector.scans == 1 and len(detector.detect(frame)) >= 1
+
+
+def test_every_background_scan_runs_on_one_long_lived_thread():
+    """A new thread per scan grew native memory by about 1 KB a scan (the soak benchmark found it)."""
+    import threading
+    import time
+
+    frame = np.full((480, 640, 3), 120, np.uint8)
+    detector = make_detector(DetectorOptions(scan=ScanOptions(interval=0.001)))
+    seen = set()
+    deadline = time.monotonic() + 60
+    while detector.scans < 4 and time.monotonic() < deadline:
+        detector.detect(frame)
+        seen |= {t for t in threading.enumerate() if t.name == "fer-edge-scan"}
+    assert detector.scans >= 4 and len(seen) == 1
+    detector.close()
+    assert not any(t.name == "fer-edge-scan" for t in threading.enumerate())
+
+
+def test_a_recogniser_nobody_closes_lets_the_process_exit():
+    """The scan thread is stopped at exit (after its scan in flight), never left to block or abort it."""
+    code = ("import cv2; from edge.pipeline import Recognizer; r = Recognizer(); "
+            f"capture = cv2.VideoCapture({str(SAMPLES / 'demo.mp4')!r}); "
+            "[r.recognize(capture.read()[1]) for _ in range(60)]; print('done')")
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout.strip() == "done", run.stderr[-500:]
 
 
 def test_tiles_cover_the_frame_with_half_tile_overlap():
