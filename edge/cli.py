@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import cv2
+
 from edge.blazeface import BlazeFaceOptions
 from edge.classify import INTERPRETERS, Classifier, ModelOptions
 from edge.detect import DETECTORS, DetectorOptions, HaarOptions, ScanOptions
@@ -275,6 +277,10 @@ def _live_server(args: argparse.Namespace, timer: StageTimer) -> LiveServer:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="fer-edge: %(message)s")
+    # OpenCV's own warnings ("[ WARN:0@3.1] global cap.cpp:212 open VIDEOIO...") would precede our one-line
+    # errors and say less; OPENCV_LOG_LEVEL=WARNING in the environment brings them back for debugging.
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     command = {"info": cmd_info, "bench": cmd_bench}.get(argv[0] if argv else "", None)
     try:
         return command(argv[1:]) if command else cmd_run(argv)

@@ -1,5 +1,6 @@
 """Every command's --help: each option's default said once, nothing meaningless, descriptions as written."""
 
+import os
 import re
 import subprocess
 import sys
@@ -88,6 +89,22 @@ def test_without_the_train_extra_each_training_tool_says_so_in_one_line(tool, mo
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith(f"{tool}: error: ") and 'needs the train extra (pip install "fer-edge[train]")' \
         in lines[-1] and "Traceback" not in result.stderr
+
+
+def test_a_keras_backend_that_is_not_installed_is_one_line(tiny_kaggle, tmp_path):
+    import importlib.util
+
+    backend = next((name for name in ("jax", "torch") if importlib.util.find_spec(name) is None), None)
+    if backend is None:
+        pytest.skip("both jax and torch are installed: no missing backend to name")
+    result = subprocess.run([sys.executable, "-m", "train", str(tiny_kaggle), "--out", str(tmp_path / "run")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "KERAS_BACKEND": backend})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"fer-train: error: KERAS_BACKEND is {backend} but {backend} is not installed: pip install {backend} "
+        f"(or unset KERAS_BACKEND to train on TensorFlow)")
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("main, argv, prog", [

@@ -249,6 +249,17 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
 
 
 @pytest.mark.skipif(opencv_has_gui(), reason="this OpenCV can open windows")
+def test_a_camera_that_cannot_open_is_our_one_line_without_opencvs_warnings():
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_LOG_LEVEL"}
+    run_ = subprocess.run([sys.executable, "-m", "edge", "--source", "7", "--headless"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert run_.returncode == 2 and "WARN" not in run_.stderr, run_.stderr
+    assert run_.stderr.strip().splitlines()[-1].startswith("fer-edge: error: cannot open camera 7")
+
+
 def test_display_with_headless_opencv_says_what_to_install(capsys):
     assert edge_main(["--source", str(SAMPLES / "grace_hopper.jpg"), "--display"]) == 2
     assert "pip install opencv-python" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from edge.help_format import error_text
@@ -10,9 +11,17 @@ TRAINING_PACKAGES = frozenset({"keras", "tensorflow", "matplotlib"})
 INSTALL = 'pip install "fer-edge[train]"'
 
 
+KERAS_BACKENDS = frozenset({"torch", "jax"})
+"""Keras backends other than TensorFlow: chosen with KERAS_BACKEND, installed by the user."""
+
+
 def missing_extra(error: ModuleNotFoundError, tool: str) -> str | None:
-    """The one-line error for a missing training package, or None when `error` is about something else."""
+    """The one-line error for a missing training package (or the Keras backend KERAS_BACKEND names), or
+    None when `error` is about something else."""
     name = (error.name or "").split(".")[0]
+    if name in KERAS_BACKENDS and os.environ.get("KERAS_BACKEND") == name:
+        return (f"{tool}: error: KERAS_BACKEND is {name} but {name} is not installed: pip install {name} "
+                f"(or unset KERAS_BACKEND to train on TensorFlow)")
     if name not in TRAINING_PACKAGES:
         return None
     return f"{tool}: error: {name} is not installed: {tool} needs the train extra ({INSTALL})"
