@@ -7,6 +7,7 @@ import logging
 import numpy as np
 
 from edge.contract import InputSpec, normalize
+from edge.errors import FerEdgeError
 from train.data import FaceSet, stratified_holdout
 
 log = logging.getLogger(__name__)
@@ -15,7 +16,7 @@ VARIANTS = ("int8", "float32", "float16", "dynamic")
 IO_TYPES = ("int8", "uint8", "float32")
 
 
-class ConversionError(RuntimeError):
+class ConversionError(FerEdgeError):
     """The model cannot be converted as asked; the message says why."""
 
 

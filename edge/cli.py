@@ -21,12 +21,13 @@ import cv2
 from edge.blazeface import BlazeFaceOptions
 from edge.classify import INTERPRETERS, Classifier, ModelOptions
 from edge.detect import DETECTORS, DetectorOptions, HaarOptions, ScanOptions
+from edge.errors import FerEdgeError
+from edge.files import write_atomic
 from edge.help_format import command_parser, error_text
-from edge.interpreter import NoInterpreterError
-from edge.model_file import ModelFileError, default_model, write_bytes_atomic
+from edge.model_file import default_model
 from edge.pipeline import RecognizerOptions
 from edge.runner import RunOptions
-from edge.sinks import Sink, SinkError
+from edge.sinks import Sink
 from edge.sources import SourceError, SourceOptions, open_source
 from edge.track import TrackerOptions
 
@@ -209,7 +210,7 @@ def cmd_bench(argv: list[str]) -> int:
     if args.json == "-":
         print(json.dumps(figures))
     elif args.json:
-        write_bytes_atomic(Path(args.json), json.dumps(figures).encode())
+        write_atomic(Path(args.json), json.dumps(figures))
     return 0
 
 
@@ -284,6 +285,6 @@ def main(argv: list[str] | None = None) -> int:
     command = {"info": cmd_info, "bench": cmd_bench}.get(argv[0] if argv else "", None)
     try:
         return command(argv[1:]) if command else cmd_run(argv)
-    except (ModelFileError, SourceError, SinkError, NoInterpreterError, ValueError, OSError) as exc:
+    except (FerEdgeError, ValueError, OSError) as exc:
         print(f"fer-edge: error: {error_text(exc)}", file=sys.stderr)
         return 2

@@ -12,27 +12,44 @@ from pathlib import Path
 from edge.errors import WriteError
 
 
-def temp_name(path: Path) -> Path:
-    """A hidden temporary name beside `path`, with the same suffix (writers such as OpenCV's choose the
-    format by it)."""
-    return path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+class AtomicFile:
+    """A target and the temporary name beside it that any writer fills; `commit()` renames it into place,
+    `discard()` removes it. OS errors become `WriteError("cannot write to PATH: reason")`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.tmp = self.path.with_name(f".{self.path.stem}.tmp{os.getpid()}{self.path.suffix}")
+        """Same suffix as the target: writers such as OpenCV's and Keras' choose the format by it."""
+
+    def commit(self) -> None:
+        try:
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            self.discard()
+            raise self.error(exc) from exc
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):  # no temp file to remove when its folder is not one
+            self.tmp.unlink(missing_ok=True)
+
+    def error(self, exc: OSError) -> WriteError:
+        return WriteError(f"cannot write to {self.path}: {exc.strerror or exc}")
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """`with atomic_path(target) as tmp:` write `tmp` (any writer); on a clean exit it is renamed to
-    `target`, on an error it is removed. OS errors become `WriteError("cannot write to PATH: reason")`."""
-    path = Path(path)
-    tmp = temp_name(path)
+    """`with atomic_path(target) as tmp:` write `tmp` with any writer; renamed to `target` on a clean exit,
+    removed on an error."""
+    file = AtomicFile(path)
     try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):  # no temp file to remove when its folder is not one
-            tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise WriteError(f"cannot write to {path}: {exc.strerror or exc}") from exc
+        yield file.tmp
+    except OSError as exc:
+        file.discard()
+        raise file.error(exc) from exc
+    except BaseException:
+        file.discard()
         raise
+    file.commit()
 
 
 def write_atomic(path: str | Path, data: bytes | str) -> None:

@@ -9,6 +9,8 @@ import importlib
 import logging
 from typing import Any
 
+from edge.errors import FerEdgeError
+
 log = logging.getLogger(__name__)
 
 # (package name shown to users, module to import, attribute holding the Interpreter class)
@@ -19,7 +21,7 @@ BACKENDS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-class NoInterpreterError(RuntimeError):
+class NoInterpreterError(FerEdgeError):
     """No TFLite interpreter package is installed."""
 
 

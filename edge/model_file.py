@@ -7,10 +7,8 @@ added as one more member of a `.keras` archive.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import os
 import zipfile
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -19,6 +17,8 @@ from typing import Any
 
 from edge import __version__
 from edge.contract import FER2013_LABELS, InputSpec
+from edge.errors import FerEdgeError
+from edge.files import write_atomic
 
 METADATA_NAME = "fer_edge.json"
 DEFAULT_MODEL_NAME = "fer_compact_int8.tflite"
@@ -35,7 +35,7 @@ def default_model() -> Path:
         return checkout
 
 
-class ModelFileError(ValueError):
+class ModelFileError(FerEdgeError, ValueError):
     """A model file is missing, unreadable or inconsistent; the message names the path."""
 
 
@@ -128,16 +128,8 @@ def read_tflite(path: Path, what: str = "model") -> bytes:
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename it into place."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):  # no temp file to remove when its folder is not one
-            tmp.unlink(missing_ok=True)
-        raise ModelFileError(f"cannot write to {path}: {exc.strerror or exc}") from exc
+    """Kept for callers outside edge/ while they move to `edge.files.write_atomic`."""
+    write_atomic(path, data)
 
 
 def embed_in_keras(path: Path, info: ModelInfo) -> None:

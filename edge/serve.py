@@ -15,17 +15,16 @@ import ipaddress
 import json
 import logging
 import socket
-import socketserver
-import sys
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote
 
 import cv2
 import numpy as np
 
+from edge.live_http import Handler, HttpServer
 from edge.render import COLOURS
 from edge.results import SCHEMA, FrameResult
 from edge.sinks import Sink, SinkError
@@ -35,10 +34,10 @@ log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
 TOKEN_ENV = "FER_EDGE_TOKEN"
-BOUNDARY = "frame"
 STAGE_WINDOW = 300
 """Per-stage figures on the live page and in /metrics cover the most recent this-many frames."""
-_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
+PAGE = Path(__file__).with_name("live.html")
+"""The live page (HTML, CSS and script in one file, no external resources); __Q__ and __COLOURS__ are filled in."""
 
 
 class ServeError(SinkError):
@@ -98,25 +97,6 @@ def parse_address(text: str) -> tuple[str, int]:
     return host or LOOPBACK, int(port)
 
 
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    live: LiveServer
-
-    def server_bind(self) -> None:
-        """Bind without http.server's reverse-DNS lookup of the host, which can stall where DNS is slow."""
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A viewer that went away is routine; anything else is logged, never printed as a bare traceback."""
-        error = sys.exc_info()[1]
-        if isinstance(error, _GONE):
-            log.debug("%s disconnected: %s", client_address, error)
-        else:
-            log.warning("live view: request from %s failed", client_address, exc_info=error)
-
-
 class LiveServer(Sink):
     """The live view of a run: `write(frame, result)` per frame, `close()` at the end.
 
@@ -141,9 +121,9 @@ class LiveServer(Sink):
         self._jpeg_seq = 0
         self._jpeg_params = [cv2.IMWRITE_JPEG_QUALITY, options.jpeg_quality]
         family = socket.AF_INET6 if ":" in options.host else socket.AF_INET
-        server_class = type("_Server", (_HttpServer,), {"address_family": family})
+        server_class = type("_Server", (HttpServer,), {"address_family": family})
         try:
-            self._httpd: _HttpServer = server_class((options.host, options.port), _Handler)
+            self._httpd: HttpServer = server_class((options.host, options.port), Handler)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             hint = " (another program, or another fer-edge --serve, uses it: pick another port)" \
@@ -292,149 +272,4 @@ class LiveServer(Sink):
         """The live page; it passes the request's token on to its own requests."""
         suffix = f"?token={quote(self.options.token, safe='')}" if self.options.token else ""
         colours = {label: f"#{r:02x}{g:02x}{b:02x}" for label, (b, g, r) in COLOURS.items()}
-        return PAGE.replace("__Q__", suffix).replace("__COLOURS__", json.dumps(colours))
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _HttpServer
-    server_version = "fer-edge"
-    timeout = 15.0
-    """Socket timeout: a viewer that stops reading for this long is dropped."""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
-
-    def do_GET(self) -> None:
-        live = self.server.live
-        url = urlsplit(self.path)
-        if not live.authorized(url.query, self.headers.get("Authorization")):
-            self._send(401, b"401 Unauthorized: add ?token=... or an 'Authorization: Bearer ...' header\n",
-                       "text/plain; charset=utf-8", {"WWW-Authenticate": 'Bearer realm="fer-edge"'})
-            return
-        if url.path in ("/", "/index.html"):
-            self._send(200, live.page().encode(), "text/html; charset=utf-8")
-        elif url.path == "/api/state":
-            self._send(200, json.dumps(live.state(), separators=(",", ":")).encode(), "application/json")
-        elif url.path == "/metrics":
-            self._send(200, live.metrics().encode(), "text/plain; version=0.0.4; charset=utf-8")
-        elif url.path == "/stream.mjpg":
-            self._stream(live)
-        else:
-            self._send(404, b"404 Not Found: try /, /stream.mjpg, /api/state or /metrics\n",
-                       "text/plain; charset=utf-8")
-
-    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _stream(self, live: LiveServer) -> None:
-        if not live.join_stream():
-            self._send(503, b"503: too many viewers\n", "text/plain; charset=utf-8")
-            return
-        try:
-            self.send_response(200)
-            self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            sent = 0
-            while True:
-                seq, jpeg = live.next_jpeg(sent, timeout=1.0)
-                if seq < 0:
-                    break
-                if jpeg is not None:
-                    self.wfile.write(b"--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n"
-                                     % (BOUNDARY.encode(), len(jpeg), jpeg))
-                sent = seq  # also past a frame that failed to encode
-        except _GONE as exc:
-            log.debug("viewer %s left the stream: %s", self.address_string(), exc)
-        finally:
-            live.leave_stream()
-            self.close_connection = True
-
-
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>fer-edge live</title><link rel="icon" href="data:,">
-<style>
-body{margin:0;font:14px/1.4 system-ui,sans-serif;background:#15171a;color:#e8e8e8}
-header{padding:10px 16px;background:#222529;display:flex;gap:18px;flex-wrap:wrap}
-header b{font-weight:600}
-#status.down{color:#ff7b72}
-main{display:flex;flex-wrap:wrap;gap:16px;padding:16px}
-#video{max-width:100%;height:auto;background:#000;border-radius:4px;min-width:320px;min-height:240px}
-aside{flex:1;min-width:260px}
-h2{font-size:15px;margin:4px 0 8px}
-.face{margin-bottom:14px;padding:8px;background:#1f2225;border-radius:4px}
-.label{font-weight:600;font-size:16px}
-.bar{display:flex;align-items:center;gap:6px;font-size:12px}
-.bar .name{width:64px}.bar .pct{width:40px;text-align:right}
-.track{flex:1;background:#33373c;height:10px;border-radius:2px}
-.fill{height:10px;border-radius:2px}
-td{padding:1px 10px 1px 0}td.ms{text-align:right}
-</style></head><body>
-<header><b>fer-edge live</b><span id="status">connecting</span><span><span id="fps">-</span> FPS</span>
-<span>frame <span id="frame">-</span></span></header>
-<main><img id="video" src="/stream.mjpg__Q__" alt="annotated live video">
-<aside><h2>Faces</h2><div id="faces">none yet</div>
-<h2>Stage latency, p50 ms</h2><table id="stages"></table></aside></main>
-<script>
-const Q = "__Q__", COLOURS = __COLOURS__;
-const $ = (id) => document.getElementById(id);
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-function show(s) {
-  $("fps").textContent = (s.fps || 0).toFixed(1);
-  $("frame").textContent = s.frame === null ? "-" : s.frame;
-  const faces = $("faces");
-  faces.replaceChildren();
-  if (!s.faces.length) faces.textContent = "no face in this frame";
-  for (const f of s.faces) {
-    const box = el("div", "face");
-    const title = el("div");
-    title.append(el("span", "label", f.label), " " + Math.round(f.score * 100) + "%  #" + f.id);
-    box.append(title);
-    for (const [name, p] of Object.entries(f.probs)) {
-      const row = el("div", "bar"), track = el("div", "track"), fill = el("div", "fill");
-      fill.style.width = (100 * p).toFixed(1) + "%";
-      fill.style.background = COLOURS[name] || "#a0a0a0";
-      track.append(fill);
-      row.append(el("span", "name", name), track, el("span", "pct", Math.round(p * 100) + "%"));
-      box.append(row);
-    }
-    faces.append(box);
-  }
-  const table = $("stages");
-  table.replaceChildren();
-  for (const [name, ms] of Object.entries(s.stages_ms || {})) {
-    const row = el("tr");
-    row.append(el("td", "", name), el("td", "ms", ms.toFixed(2)));
-    table.append(row);
-  }
-}
-async function poll() {
-  try {
-    const r = await fetch("/api/state" + Q, {cache: "no-store"});
-    if (!r.ok) throw new Error("HTTP " + r.status);
-    show(await r.json());
-    $("status").textContent = "live";
-    $("status").className = "";
-  } catch (e) {
-    $("status").textContent = "disconnected (" + e.message + ")";
-    $("status").className = "down";
-  } finally {
-    setTimeout(poll, 300);
-  }
-}
-poll();
-</script></body></html>
-"""
+        return PAGE.read_text(encoding="utf-8").replace("__Q__", suffix).replace("__COLOURS__", json.dumps(colours))

@@ -18,16 +18,13 @@ from typing import IO
 import cv2
 import numpy as np
 
+from edge.errors import FerEdgeError
+from edge.files import AtomicFile
 from edge.results import FrameResult
 
 
-class SinkError(RuntimeError):
+class SinkError(FerEdgeError):
     """An output cannot be written; the message names the path."""
-
-
-def _temp_beside(path: Path) -> Path:
-    """A hidden temp file next to `path`, for writing an artifact that is renamed into place when done."""
-    return path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
 
 
 def check_writable(path: Path) -> None:
@@ -133,13 +130,13 @@ class VideoSink(Sink):
     def __init__(self, path: str, fps: float) -> None:
         self.path, self.fps = Path(path), fps
         check_writable(self.path)
-        self._tmp = _temp_beside(self.path)
+        self._file = AtomicFile(self.path)
         self._writer: cv2.VideoWriter | None = None
 
     def write(self, frame: np.ndarray, result: FrameResult) -> None:
         if self._writer is None:
             fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.path.suffix.lower() in (".mp4", ".m4v") else "MJPG"))
-            self._writer = cv2.VideoWriter(str(self._tmp), fourcc, self.fps, (frame.shape[1], frame.shape[0]))
+            self._writer = cv2.VideoWriter(str(self._file.tmp), fourcc, self.fps, (frame.shape[1], frame.shape[0]))
             if not self._writer.isOpened():
                 raise SinkError(f"cannot write to {self.path}: OpenCV cannot write this video format")
         self._writer.write(frame)
@@ -148,13 +145,13 @@ class VideoSink(Sink):
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-            os.replace(self._tmp, self.path)
+            self._file.commit()
 
     def discard(self) -> None:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-        self._tmp.unlink(missing_ok=True)
+        self._file.discard()
 
 
 class WindowSink(Sink):

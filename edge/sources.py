@@ -12,13 +12,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.errors import FerEdgeError
+
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm"}
 STREAM_PREFIXES = ("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://")
 
 
-class SourceError(RuntimeError):
+class SourceError(FerEdgeError):
     """A source cannot be opened; the message says what was tried."""
 
 

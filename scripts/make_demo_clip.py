@@ -10,11 +10,12 @@ is no camera: 8 seconds at 30 FPS, the Grace Hopper portrait for the first half,
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from edge.files import atomic_path
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 WIDTH, HEIGHT, FPS, SECONDS = 640, 480, 30, 8
@@ -32,14 +33,13 @@ def frame_at(photo: np.ndarray, t: float, width: int = WIDTH, height: int = HEIG
 
 def main(out: Path, width: int = WIDTH, height: int = HEIGHT) -> None:
     photos = [cv2.imread(str(SAMPLES / name)) for name in ("grace_hopper.jpg", "astronaut.png")]
-    tmp = out.with_name(f".{out.stem}.tmp{os.getpid()}{out.suffix}")
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (width, height))
     total = FPS * SECONDS
-    for i in range(total):
-        photo = photos[0] if i < total // 2 else photos[1]
-        writer.write(frame_at(photo, (i % (total // 2)) / (total // 2), width, height))
-    writer.release()
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (width, height))
+        for i in range(total):
+            photo = photos[0] if i < total // 2 else photos[1]
+            writer.write(frame_at(photo, (i % (total // 2)) / (total // 2), width, height))
+        writer.release()
     print(f"wrote {out} ({total} frames, {out.stat().st_size / 1024:.0f} KiB)")
 
 

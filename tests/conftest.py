@@ -63,7 +63,7 @@ def tiny_run(tiny_kaggle, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_tflite(tiny_run, tiny_kaggle, tmp_path_factory) -> dict[str, Path]:
     """The tiny model converted to every variant by fer-convert's library code."""
-    from convert.cli import ConvertOptions, run
+    from convert.export import ConvertOptions, run
 
     out = tmp_path_factory.mktemp("tflite")
     paths = run(ConvertOptions(model=tiny_run / "model.keras", data=tiny_kaggle,

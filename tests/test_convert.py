@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from convert.cli import ConvertOptions, run
 from convert.cli import main as convert_main
+from convert.export import ConvertOptions, run
 from convert.quantize import ConversionError
 from edge.classify import Classifier
 from edge.model_file import read_info

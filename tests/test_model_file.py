@@ -54,6 +54,3 @@ def test_keras_archive_member(tmp_path):
     assert read_info(path).architecture == "x"
 
 
-def test_unwritable_output(tmp_path):
-    with pytest.raises(ModelFileError, match="cannot write"):
-        write_bytes_atomic(tmp_path / "no" / "such" / "m.tflite", b"x")
