@@ -24,7 +24,18 @@ from edge.blazeface import (
     weighted_nms,
 )
 from edge.cli import main as edge_main
-from edge.detect import DETECTORS, FRAMINGS, DetectorOptions, Framing, ScanOptions, make_detector, merge, tiles
+from edge.detect import (
+    DETECTORS,
+    FRAMINGS,
+    DetectorOptions,
+    Framing,
+    HaarDetector,
+    HaarOptions,
+    ScanOptions,
+    make_detector,
+    merge,
+    tiles,
+)
 from edge.model_file import ModelFileError
 from edge.results import Box, Detection
 from tests.conftest import ROOT, SAMPLES
@@ -282,3 +293,32 @@ def test_fer_eval_detect_scores_whole_photos_and_names_those_without_a_face(tmp_
     (tmp_path / "smug").mkdir()
     assert eval_main([str(model), str(tmp_path), "--detect"]) == 2
     assert "unknown: smug" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("photo", ["grace_hopper.jpg", "astronaut.png"])
+@pytest.mark.parametrize("detect_width", [0, 320])
+def test_haar_finds_the_face_in_full_frame_coordinates(photo, detect_width):
+    image = cv2.imread(str(SAMPLES / photo), cv2.IMREAD_GRAYSCALE)
+    truth = BlazeFaceDetector().detect(image)[0].box
+    found = [d.box for d in HaarDetector(HaarOptions(detect_width=detect_width)).detect(image)]
+    face = max(found, key=truth.iou)
+    assert truth.iou(face) > 0.5 and 0 <= face.x and face.x + face.w <= image.shape[1]
+
+
+def test_downscaled_and_full_size_detection_agree():
+    image = cv2.imread(str(SAMPLES / "grace_hopper.jpg"), cv2.IMREAD_GRAYSCALE)
+    full = HaarDetector(HaarOptions(detect_width=0)).detect(image)[0].box
+    small = HaarDetector(HaarOptions(detect_width=300)).detect(image)[0].box
+    assert full.iou(small) > 0.7
+
+
+@pytest.mark.parametrize("kind", DETECTORS)
+def test_no_face_in_a_blank_frame(kind):
+    detector = make_detector(DetectorOptions(kind=kind, scan=ScanOptions(background=False)))
+    assert detector.detect(np.zeros((480, 640, 3), np.uint8)) == []
+
+
+@pytest.mark.parametrize("kwargs", [{"scale_factor": 1.0}, {"min_face": 0}, {"cascade": "nope.xml"}])
+def test_bad_haar_options(kwargs):
+    with pytest.raises((ValueError, FileNotFoundError)):
+        HaarDetector(HaarOptions(**kwargs))

@@ -25,7 +25,7 @@ from edge.runner import RunOptions, run
 from edge.sinks import JsonlSink, SinkError
 from edge.sources import FrameSource, SourceOptions, open_source
 from tests.conftest import ROOT, SAMPLES
-from tests.test_edge_parts import FakeCapture
+from tests.test_sources import FakeCapture
 
 DEMO = SAMPLES / "demo.mp4"
 
