@@ -52,7 +52,8 @@ def tiny_kaggle(tmp_path_factory) -> Path:
 def tiny_run(tiny_kaggle, tmp_path_factory) -> Path:
     """A compact model trained for 8 epochs on the tiny data (the real fer-train code path; 4 epochs
     learnt the pattern in only some runs, since CPU training is not bit-for-bit repeatable)."""
-    from train.fit import TrainOptions, train
+    from train.fit import train
+    from train.options import TrainOptions
 
     out = tmp_path_factory.mktemp("run")
     train(TrainOptions(data=tiny_kaggle, out=out, epochs=8, filters=4, batch_size=16, learning_rate=0.05,

@@ -1,10 +1,10 @@
-"""Weight averaging and the batch-norm statistics an average needs."""
+"""fer-average, and the weight averaging and batch-norm statistics it shares with fer-train --swa-start."""
 
 import keras
 import numpy as np
 import pytest
 
-from train.average import average_weights, update_batch_norm
+from train.swa import average_weights, update_batch_norm
 
 
 def _model(units: int, seed: int):
@@ -42,8 +42,9 @@ def test_fer_average_writes_the_mean_model_with_its_report(tiny_run, tiny_kaggle
     import json
 
     from edge.model_file import read_info
-    from train.average import main
-    from train.fit import TrainOptions, train
+    from train.cli import average_main as main
+    from train.fit import train
+    from train.options import TrainOptions
 
     other = tmp_path / "other"
     train(TrainOptions(data=tiny_kaggle, out=other, epochs=1, filters=4, batch_size=16, warmup_epochs=0,
@@ -62,7 +63,7 @@ def test_fer_average_writes_the_mean_model_with_its_report(tiny_run, tiny_kaggle
 
 @pytest.mark.parametrize("extra, message", [([], "at least two models"), (["missing.keras"], "no such file")])
 def test_fer_average_bad_input_is_one_line_and_exit_2(extra, message, tiny_run, tiny_kaggle, tmp_path, capsys):
-    from train.average import main
+    from train.cli import average_main as main
 
     argv = [str(tiny_run / "model.keras"), *[str(tmp_path / e) for e in extra], "--data", str(tiny_kaggle),
             "--out", str(tmp_path / "out")]

@@ -10,8 +10,8 @@ import pytest
 from convert import cli as convert_cli
 from edge import cli as edge_cli
 from tests.conftest import ROOT, heavy_modules_after
-from train import average, evaluate
 from train import cli as train_cli
+from train import ensembles
 
 COMMANDS = {
     "fer-edge": (edge_cli.main, []),
@@ -19,8 +19,9 @@ COMMANDS = {
     "fer-edge info": (edge_cli.main, ["info"]),
     "fer-train": (train_cli.main, []),
     "fer-convert": (convert_cli.main, []),
-    "fer-eval": (evaluate.main, []),
-    "fer-average": (average.main, []),
+    "fer-eval": (train_cli.eval_main, []),
+    "fer-average": (train_cli.average_main, []),
+    "python -m train.ensembles": (ensembles.main, []),
 }
 
 
@@ -63,27 +64,31 @@ def test_run_help_shows_real_defaults_and_keeps_the_command_list(capsys):
     assert re.search(r"^  fer-edge info MODEL +print", text, re.MULTILINE)
 
 
-@pytest.mark.parametrize("module", ["train.cli", "train.evaluate", "train.average", "convert.cli"])
-def test_help_answers_without_loading_keras_or_tensorflow(module):
+@pytest.mark.parametrize("module, main", [("train.cli", "main"), ("train.cli", "eval_main"),
+                                          ("train.cli", "average_main"), ("train.ensembles", "main"),
+                                          ("convert.cli", "main")])
+def test_help_answers_without_loading_keras_or_tensorflow(module, main):
     # A fresh interpreter: this test process has Keras loaded already. `--help` must not pay TensorFlow's
     # start-up (seconds, and its C++ log lines before the help) for text it does not need.
-    code = f"from {module} import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"
+    code = f"from {module} import {main} as main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"
     assert heavy_modules_after(code) == []
 
 
-@pytest.mark.parametrize("tool, module, argv", [
-    ("fer-train", "train.cli", ["{data}", "--out", "{tmp}/run", "--epochs", "1"]),
-    ("fer-convert", "convert.cli", ["{tmp}/model.keras", "--data", "{data}", "--out-dir", "{tmp}/out"]),
-    ("fer-average", "train.average", ["{tmp}/a.keras", "{tmp}/b.keras", "--data", "{data}", "--out", "{tmp}/avg"]),
-    ("fer-eval", "train.evaluate", ["{tmp}/model.keras", "{data}"]),
+@pytest.mark.parametrize("tool, module, main, argv", [
+    ("fer-train", "train.cli", "main", ["{data}", "--out", "{tmp}/run", "--epochs", "1"]),
+    ("fer-convert", "convert.cli", "main", ["{tmp}/model.keras", "--data", "{data}", "--out-dir", "{tmp}/out"]),
+    ("fer-average", "train.cli", "average_main",
+     ["{tmp}/a.keras", "{tmp}/b.keras", "--data", "{data}", "--out", "{tmp}/avg"]),
+    ("fer-eval", "train.cli", "eval_main", ["{tmp}/model.keras", "{data}"]),
 ])
-def test_without_the_train_extra_each_training_tool_says_so_in_one_line(tool, module, argv, tmp_path, tiny_kaggle):
+def test_without_the_train_extra_each_training_tool_says_so_in_one_line(tool, module, main, argv, tmp_path,
+                                                                        tiny_kaggle):
     """A device-only install: keras and tensorflow cannot be imported (sys.modules entries of None)."""
     for name in ("model.keras", "a.keras", "b.keras"):
         (tmp_path / name).write_bytes(b"PK")
     args = [a.format(data=tiny_kaggle, tmp=tmp_path) for a in argv]
     code = ("import sys\nsys.modules['keras'] = sys.modules['tensorflow'] = None\n"
-            f"from {module} import main\nsys.exit(main({args!r}))")
+            f"from {module} import {main} as main\nsys.exit(main({args!r}))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -113,8 +118,8 @@ def test_a_keras_backend_that_is_not_installed_is_one_line(tiny_kaggle, tmp_path
     (edge_cli.main, ["info", "--version"], "fer-edge info"),
     (train_cli.main, ["--version"], "fer-train"),
     (convert_cli.main, ["--version"], "fer-convert"),
-    (evaluate.main, ["--version"], "fer-eval"),
-    (average.main, ["--version"], "fer-average"),
+    (train_cli.eval_main, ["--version"], "fer-eval"),
+    (train_cli.average_main, ["--version"], "fer-average"),
 ])
 def test_every_command_tells_its_version(main, argv, prog, capsys):
     from edge import __version__
@@ -135,8 +140,8 @@ def test_os_errors_name_the_path_and_reason_without_errno(tiny_kaggle, capsys):
 
 
 @pytest.mark.parametrize("main, argv", [(edge_cli.main, ["--help"]), (train_cli.main, ["--help"]),
-                                        (convert_cli.main, ["--help"]), (evaluate.main, ["--help"]),
-                                        (average.main, ["--help"])])
+                                        (convert_cli.main, ["--help"]), (train_cli.eval_main, ["--help"]),
+                                        (train_cli.average_main, ["--help"])])
 def test_help_has_no_markdown_backticks(main, argv, capsys):
     with pytest.raises(SystemExit):
         main(argv)
@@ -144,7 +149,7 @@ def test_help_has_no_markdown_backticks(main, argv, capsys):
 
 
 def test_output_folders_are_out_everywhere(capsys):
-    for main in (train_cli.main, convert_cli.main, average.main):
+    for main in (train_cli.main, convert_cli.main, train_cli.average_main):
         with pytest.raises(SystemExit):
             main(["--help"])
         assert "--out " in capsys.readouterr().out

@@ -50,8 +50,8 @@ def test_bad_specs_name_the_value(kwargs):
 
 def test_training_pipeline_gives_the_same_tensor_as_the_runtime():
     """Parity: the tf.data evaluation pipeline and edge's preprocess agree to the last bit."""
+    from train.augment import make_dataset
     from train.data import FaceSet
-    from train.fit import make_dataset
 
     rng = np.random.default_rng(2)
     crops = [rng.integers(0, 256, size=(64 + i, 64 + i, 3), dtype=np.uint8) for i in range(5)]

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from edge.contract import FER2013_LABELS, InputSpec
+from train.augment import make_dataset
 from train.data import load_fer2013
 from train.distill import mix_targets, teacher_batches, teacher_probabilities
-from train.fit import TrainOptions, make_dataset
+from train.options import TrainOptions
 
 
 def test_teacher_probabilities_are_the_flip_averaged_model(tiny_run, tiny_kaggle):

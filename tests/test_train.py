@@ -4,13 +4,16 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.conftest import ROOT
+from train.augment import AugmentOptions
 from train.cli import main as train_main
-from train.fit import TrainOptions, build_strategy, class_weights, cosine_with_warmup
+from train.fit import build_strategy, class_weights, cosine_with_warmup
+from train.options import TrainOptions
 
 
 def test_smoke_training_writes_model_and_report(tiny_run):
@@ -159,6 +162,28 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, tiny_kaggle, tmp_path, 
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
+def test_each_flag_fills_the_option_of_its_name_and_the_defaults_agree(tmp_path):
+    from train.cli import options_from, parser
+
+    assert options_from(parser().parse_args([str(tmp_path)])) == TrainOptions(data=tmp_path)
+    argv = [str(tmp_path), "--lr", "0.05", "--teacher", "a.keras", "--teacher", "b.keras", "--weights", "none",
+            "--erasing", "0.3", "--batch-size", "32"]
+    assert options_from(parser().parse_args(argv)) == TrainOptions(
+        data=tmp_path, learning_rate=0.05, teachers=(Path("a.keras"), Path("b.keras")), weights=None,
+        augment=AugmentOptions(erasing=0.3), batch_size=32)
+
+
+def test_the_report_config_has_one_flat_key_per_option(tmp_path):
+    """report.json's config keeps the keys runs already on disk have: the augmentation options in place."""
+    from train.options import options_dict
+
+    teacher = tmp_path / "t.keras"
+    config = options_dict(TrainOptions(data=tmp_path, teachers=(teacher,), augment=AugmentOptions(mixup=0.2)))
+    keys = list(config)
+    assert keys[keys.index("patience") + 1:keys.index("swa_start")] == ["erasing", "mixup", "cutmix"]
+    assert config["mixup"] == 0.2 and config["teachers"] == [str(teacher)] and config["data"] == str(tmp_path)
+
+
 def test_compact_is_the_cheap_edge_layout_and_vgg_the_heavy_one():
     from train.architectures import input_spec_for
     from train.models import build, count_macs
@@ -181,7 +206,7 @@ def test_weight_decay_reaches_every_kernel():
 
 
 def test_swa_schedule_holds_the_learning_rate():
-    from train.fit import with_swa
+    from train.swa import with_swa
 
     held = with_swa(cosine_with_warmup(0.1, epochs=10, warmup=1), swa_start=3, swa_lr=0.02)
     assert held(0) == pytest.approx(0.05) and held(1) == pytest.approx(0.1)
@@ -235,60 +260,6 @@ def test_swa_start_after_the_last_epoch_is_refused(tiny_kaggle, tmp_path, capsys
     assert "swa_start must be between" in capsys.readouterr().err
 
 
-def test_random_erasing_replaces_one_rectangle_per_chosen_face():
-    import tensorflow as tf
-
-    from train.fit import erase_rectangles
-
-    faces = tf.fill([64, 48, 48, 1], 100.0)
-    assert np.array_equal(erase_rectangles(faces, 0.0).numpy(), faces.numpy())
-    changed = erase_rectangles(faces, 1.0).numpy()[..., 0] != 100.0
-    for mask in changed:
-        rows, cols = np.nonzero(mask)
-        box = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
-        assert 0.015 < mask.mean() < 0.26 and mask.sum() / box > 0.95  # one filled rectangle
-
-
-def _labelled_batch(side: int):
-    """64 flat faces whose pixel value is their class (0-6), one-hot targets, loss weights class + 1."""
-    import tensorflow as tf
-
-    classes = np.arange(64) % 7
-    pixels = tf.constant(np.broadcast_to(classes[:, None, None, None], (64, side, side, 1)).astype("float32"))
-    targets = tf.constant(np.eye(7, dtype="float32")[classes])
-    weights = tf.constant((classes + 1).astype("float32"))
-    return classes, pixels, targets, weights
-
-
-def test_mixup_blends_faces_targets_and_weights_alike():
-    from train.fit import mix_pairs
-
-    classes, pixels, targets, weights = _labelled_batch(side=4)
-    mixed, soft, weight = (t.numpy() for t in mix_pairs(pixels, targets, weights, alpha=0.4))
-    assert np.allclose(soft.sum(1), 1.0) and (soft.max(1) >= 0.5 - 1e-6).all()
-    assert np.allclose(mixed.mean(axis=(1, 2, 3)), soft @ np.arange(7), atol=1e-5)
-    assert np.allclose(weight, soft @ np.arange(1, 8), atol=1e-5)
-    assert (soft.max(1) < 0.999).mean() > 0.5  # most faces really are blends
-
-
-def test_cutmix_pastes_a_square_and_mixes_targets_by_its_area():
-    from train.fit import cut_pairs
-
-    classes, pixels, targets, weights = _labelled_batch(side=48)
-    mixed, soft, weight = (t.numpy() for t in cut_pairs(pixels, targets, weights, share=1.0))
-    assert np.allclose(soft.sum(1), 1.0) and (soft.max(1) >= 0.5 - 1e-6).all()
-    for face, target, own in zip(mixed[..., 0], soft, classes):
-        pasted = face != own
-        if pasted.any():
-            rows, cols = np.nonzero(pasted)
-            assert (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1) == pasted.sum()  # one rectangle
-            assert target[own] == pytest.approx(1 - pasted.mean(), abs=1e-5)
-    assert np.allclose(weight, soft @ np.arange(1, 8), atol=1e-5)
-    assert (soft.max(1) < 0.999).mean() > 0.5  # most faces really are mixed
-    kept, kept_targets, _ = cut_pairs(pixels, targets, weights, share=0.0)
-    assert np.array_equal(kept.numpy(), pixels.numpy()) and np.array_equal(kept_targets.numpy(), targets.numpy())
-
-
 def _first_epoch_loss(data, out, **options) -> float:
     from train.fit import train
 
@@ -309,7 +280,7 @@ def plain_loss(tiny_kaggle, tmp_path_factory) -> float:
 @pytest.mark.parametrize("option", [{"erasing": 0.5}, {"mixup": 0.2}, {"cutmix": 0.5}])
 def test_each_augmentation_option_changes_what_training_sees(option, plain_loss, tiny_kaggle, tmp_path):
     """A run that ignored the option would repeat the plain run's loss to the last digit."""
-    assert _first_epoch_loss(tiny_kaggle, tmp_path, **option) != plain_loss
+    assert _first_epoch_loss(tiny_kaggle, tmp_path, augment=AugmentOptions(**option)) != plain_loss
 
 
 @pytest.mark.parametrize("online", [False, True])

@@ -1,22 +1,40 @@
-"""`fer-train`: train an emotion model on FER2013 and write the model and its report."""
+"""The training commands fer-train, fer-eval and fer-average: each a thin `main` that parses its flags,
+builds the options, calls the library and turns the library's errors into one line and exit code 2.
+
+Nothing here imports TensorFlow or Keras at import time: every `--help` answers without them.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 from edge.help_format import command_parser
 from train.architectures import ARCHITECTURES
-from train.extra import command_failed
-from train.fit import CLASS_WEIGHTING, STRATEGIES, TrainOptions
+from train.extra import COMMAND_ERRORS, command_failed
+from train.options import CLASS_WEIGHTING, STRATEGIES, TrainOptions
 from train.quiet import native_output_to
 
 DEFAULTS = TrainOptions(data=Path("."))
 
 
+def add_split_flags(p: argparse.ArgumentParser) -> None:
+    """--seed and --val-fraction, for tools that re-create fer-train's validation split."""
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="fer-train's --seed (the validation split)")
+    p.add_argument("--val-fraction", type=float, default=DEFAULTS.val_fraction, help="fer-train's --val-fraction")
+
+
+def weights_flag(value: str) -> str | None:
+    """--weights: "none" is no weights (None)."""
+    return None if value == "none" else value
+
+
 def parser() -> argparse.ArgumentParser:
-    p = command_parser("fer-train", __doc__)
+    """fer-train's flags: each stores into the `TrainOptions` field of its name (`dest`), with its default."""
+    p = command_parser("fer-train", main.__doc__)
     d = DEFAULTS
     p.add_argument("data", type=Path, help="Kaggle FER2013 root (train/, test/), a folder of class folders, "
                    "or fer2013.csv")
@@ -24,7 +42,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", type=str, choices=ARCHITECTURES, default=d.arch, help="architecture")
     p.add_argument("--epochs", type=int, default=d.epochs, help="training epochs in all")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per step")
-    p.add_argument("--lr", type=float, default=d.learning_rate, help="peak learning rate (SGD, Nesterov)")
+    p.add_argument("--lr", dest="learning_rate", metavar="LR", type=float, default=d.learning_rate,
+                   help="peak learning rate (SGD, Nesterov)")
     p.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs, help="linear warm-up epochs")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="L2 on kernels (compact, vgg)")
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help="label smoothing")
@@ -35,7 +54,7 @@ def parser() -> argparse.ArgumentParser:
                         "the training targets; validation and reports stay on FER2013 labels")
     p.add_argument("--ferplus-weight", type=float, default=d.ferplus_weight,
                    help="with --ferplus: share of the FER+ vote distribution in each training target")
-    p.add_argument("--teacher", type=Path, action="append", default=[], metavar="MODEL",
+    p.add_argument("--teacher", dest="teachers", type=Path, action="append", default=[], metavar="MODEL",
                    help="distil from this trained .keras model (repeat for an ensemble; default: none)")
     p.add_argument("--teacher-weight", type=float, default=d.teacher_weight,
                    help="share of the teachers' probabilities in each training target")
@@ -45,11 +64,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--val-fraction", type=float, default=d.val_fraction,
                    help="stratified share of train held out to pick the best epoch")
     p.add_argument("--patience", type=int, default=d.patience, help="early-stopping patience in epochs")
-    p.add_argument("--erasing", type=float, default=d.erasing, metavar="SHARE",
+    p.add_argument("--erasing", type=float, default=d.augment.erasing, metavar="SHARE",
                    help="random erasing: share of training faces with one rectangle replaced by noise")
-    p.add_argument("--mixup", type=float, default=d.mixup, metavar="ALPHA",
+    p.add_argument("--mixup", type=float, default=d.augment.mixup, metavar="ALPHA",
                    help="mixup: blend training faces and targets in pairs, Beta(ALPHA, ALPHA) (0 = off)")
-    p.add_argument("--cutmix", type=float, default=d.cutmix, metavar="SHARE",
+    p.add_argument("--cutmix", type=float, default=d.augment.cutmix, metavar="SHARE",
                    help="cutmix: share of training faces with a square (up to half the face) pasted from another "
                         "face, targets mixed by area (0 = off; not with --mixup)")
     p.add_argument("--swa-start", type=int, default=d.swa_start, metavar="EPOCH",
@@ -60,7 +79,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--filters", type=int, default=None, help="compact, vgg: first-stage filters (compact 16, vgg 24)")
     p.add_argument("--alpha", type=float, default=d.alpha, help="mobilenetv2: width multiplier")
     p.add_argument("--size", type=int, default=None, help="input side in pixels (compact and vgg 48, mobilenetv2 96)")
-    p.add_argument("--weights", type=str, default=d.weights,
+    p.add_argument("--weights", type=weights_flag, default=d.weights,
                    help="mobilenetv2: imagenet (download), a weights file, or none")
     p.add_argument("--freeze-epochs", type=int, default=d.freeze_epochs,
                    help="mobilenetv2: epochs with a frozen base before fine-tuning")
@@ -74,22 +93,21 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def options_from(args: argparse.Namespace) -> TrainOptions:
-    return TrainOptions(
-        data=args.data, out=args.out, arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.lr, warmup_epochs=args.warmup_epochs, weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing, class_weighting=args.class_weighting,
-        ferplus=args.ferplus, ferplus_weight=args.ferplus_weight,
-        teachers=tuple(args.teacher), teacher_weight=args.teacher_weight, teacher_online=args.teacher_online,
-        val_fraction=args.val_fraction, patience=args.patience, erasing=args.erasing, mixup=args.mixup,
-        cutmix=args.cutmix,
-        swa_start=args.swa_start, swa_lr=args.swa_lr, seed=args.seed, filters=args.filters,
-        alpha=args.alpha, size=args.size, weights=None if args.weights == "none" else args.weights,
-        freeze_epochs=args.freeze_epochs, strategy=args.strategy, mixed_precision=args.mixed_precision,
-        resume=args.resume, init=args.init, limit=args.limit)
+def options_from(args: argparse.Namespace, kind: type = TrainOptions):
+    """`kind` made from the parsed flags of its fields' names (a repeated flag's list as a tuple); a field
+    holding options of its own (`TrainOptions.augment`) is made the same way from its fields."""
+    values = {}
+    for option in fields(kind):
+        if is_dataclass(option.default):
+            values[option.name] = options_from(args, type(option.default))
+        else:
+            value = getattr(args, option.name)
+            values[option.name] = tuple(value) if isinstance(value, list) else value
+    return kind(**values)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`fer-train`: train an emotion model on FER2013 and write the model and its report."""
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     try:
@@ -106,10 +124,76 @@ def main(argv: list[str] | None = None) -> int:
         from train.metrics import format_summary
 
         report = train(options)
-    except (ValueError, OSError, RuntimeError, ModuleNotFoundError) as exc:
+    except COMMAND_ERRORS as exc:
         return command_failed("fer-train", exc)
     for result in report["results"]:
         print(format_summary(result))
     print(f"wrote {options.out}/model.keras, report.json, curves.png, confusion.png "
           f"(best epoch {report['best_epoch']}, {report['seconds'] / 60:.1f} min)")
+    return 0
+
+
+def eval_main(argv: list[str] | None = None) -> int:
+    """`fer-eval MODEL DATA [--flip] [--detect] [--json OUT]`: accuracy, macro-F1, per-class metrics,
+    confusion matrix; --flip as fer-edge --flip; --detect scores whole photos through detection."""
+    from edge.classify import ModelOptions
+    from edge.cli import add_detector_flags, add_model_flags, detector_options
+
+    p = command_parser("fer-eval", eval_main.__doc__)
+    p.add_argument("model", type=Path, help="a .keras or .tflite model")
+    p.add_argument("data", type=Path, help="Kaggle FER2013 root (evaluates test/), a folder of class folders, "
+                   "or fer2013.csv")
+    add_model_flags(p)
+    p.add_argument("--detect", action="store_true",
+                   help="DATA holds whole images in class folders: detect, crop the largest face, classify (.tflite)")
+    add_detector_flags(p)
+    p.add_argument("--json", type=Path, default=None, help="write the metrics here as JSON")
+    args = p.parse_args(argv)
+    try:
+        from edge.files import write_atomic
+        from edge.model_file import ModelFileError
+        from train.evaluate import evaluate_detect, evaluate_model, format_detect
+        from train.metrics import format_summary
+
+        model = ModelOptions(path=args.model, threads=args.threads, interpreter=args.interpreter, flip=args.flip)
+        if args.detect:
+            if args.model.suffix != ".tflite":
+                raise ModelFileError(f"{args.model}: --detect runs the device pipeline: give a .tflite model")
+            result = evaluate_detect(model, args.data, detector_options(args))
+            print(format_detect(result))
+            if args.json:
+                write_atomic(args.json, json.dumps(result, indent=1))
+            return 0
+        results, faces = evaluate_model(model, args.data)
+        for result in results:
+            print(format_summary(result))
+        if faces.skipped:
+            print(f"skipped {len(faces.skipped)} unreadable images, first: {faces.skipped[0]}")
+        if args.json:
+            write_atomic(args.json, json.dumps({"model": str(args.model), "flip": args.flip, "results": results,
+                                                "skipped": len(faces.skipped)}, indent=1))
+    except COMMAND_ERRORS as exc:
+        return command_failed("fer-eval", exc)
+    return 0
+
+
+def average_main(argv: list[str] | None = None) -> int:
+    """`fer-average MODEL MODEL [...] --data DATA --out DIR`: one model from the mean of several's weights."""
+    p = command_parser("fer-average", average_main.__doc__)
+    p.add_argument("models", type=Path, nargs="+", help=".keras models of one architecture and input contract")
+    p.add_argument("--data", type=Path, required=True, help="FER2013 as fer-train read it (batch-norm statistics "
+                   "from its training part; validation and report splits evaluated)")
+    p.add_argument("--out", type=Path, required=True, help="output folder: model.keras, report.json")
+    add_split_flags(p)
+    args = p.parse_args(argv)
+    try:
+        from train.average import average_models
+        from train.metrics import format_summary
+
+        report = average_models(args.models, args.data, args.out, args.seed, args.val_fraction)
+    except COMMAND_ERRORS as exc:
+        return command_failed("fer-average", exc)
+    for result in report["results"]:
+        print(format_summary(result))
+    print(f"wrote {args.out}/model.keras and report.json")
     return 0

@@ -1,4 +1,4 @@
-"""Load FER2013 as users get it: Kaggle's class folders or the original fer2013.csv."""
+"""Load FER2013 as users get it (Kaggle's class folders or the original fer2013.csv) and split it as fer-train does."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from edge.contract import FER2013_LABELS, InputSpec, to_model_pixels
+from edge.errors import FerEdgeError
 from edge.sources import read_image
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ CLASS_ALIASES = {name: name for name in FER2013_LABELS} | {"anger": "angry", "ha
                                                             "sadness": "sad", "surprised": "surprise"}
 
 
-class DataError(ValueError):
+class DataError(FerEdgeError, ValueError):
     """The data set is missing, empty or malformed; the message names the path or value."""
 
 
@@ -173,3 +174,27 @@ def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.nda
         take = max(1, round(len(members) * fraction)) if len(members) > 1 else 0
         mask[rng.choice(members, size=take, replace=False)] = True
     return mask
+
+
+@dataclass
+class Splits:
+    """The three roles: fit on train, pick epochs on val, report on each test split."""
+
+    train: FaceSet
+    val: FaceSet
+    tests: dict[str, FaceSet] = field(default_factory=dict)
+
+
+def make_splits(faces: FaceSet, val_fraction: float, seed: int, limit: int | None = None) -> Splits:
+    """fer-train's split: a seeded, stratified `val_fraction` of the Training split held out to pick epochs
+    (at most `limit` of the rest kept for training, a seeded sample); every other split is a report split."""
+    training = faces.split("Training")
+    if len(training) == 0:
+        raise DataError("the data has no Training split (expected train/ or Usage=Training rows)")
+    held_out = stratified_holdout(training.labels, val_fraction, seed)
+    train = training.subset(~held_out)
+    if limit:
+        keep = np.random.default_rng(seed).permutation(len(train))[:limit]
+        train = train.subset(np.sort(keep))
+    tests = {name: faces.split(name) for name in sorted(set(faces.splits.tolist()) - {"Training"})}
+    return Splits(train=train, val=training.subset(held_out), tests=tests)

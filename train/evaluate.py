@@ -127,51 +127,8 @@ def format_detect(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`fer-eval MODEL DATA [--flip] [--detect] [--json OUT]`: accuracy, macro-F1, per-class metrics,
-    confusion matrix; --flip as fer-edge --flip; --detect scores whole photos through detection."""
-    import json
+    """fer-eval under its former address; the command is `train.cli.eval_main`. Kept while callers outside
+    train/ (tests of the edge and convert sides) still import it from here."""
+    from train.cli import eval_main
 
-    from edge.cli import add_detector_flags, add_model_flags, detector_options
-    from edge.help_format import command_parser
-    from edge.model_file import ModelFileError, write_bytes_atomic
-    from train.data import DataError
-    from train.extra import command_failed
-    from train.metrics import format_summary
-
-    p = command_parser("fer-eval", main.__doc__)
-    p.add_argument("model", type=Path, help="a .keras or .tflite model")
-    p.add_argument("data", type=Path, help="Kaggle FER2013 root (evaluates test/), a folder of class folders, "
-                   "or fer2013.csv")
-    add_model_flags(p)
-    p.add_argument("--detect", action="store_true",
-                   help="DATA holds whole images in class folders: detect, crop the largest face, classify (.tflite)")
-    add_detector_flags(p)
-    p.add_argument("--json", type=Path, default=None, help="write the metrics here as JSON")
-    args = p.parse_args(argv)
-    try:
-        model = ModelOptions(path=args.model, threads=args.threads, interpreter=args.interpreter, flip=args.flip)
-        if args.detect:
-            if args.model.suffix != ".tflite":
-                raise ModelFileError(f"{args.model}: --detect runs the device pipeline: give a .tflite model")
-            result = evaluate_detect(model, args.data, detector_options(args))
-            print(format_detect(result))
-            if args.json:
-                write_bytes_atomic(args.json, json.dumps(result, indent=1).encode())
-            return 0
-        results, faces = evaluate_model(model, args.data)
-        for result in results:
-            print(format_summary(result))
-        if faces.skipped:
-            print(f"skipped {len(faces.skipped)} unreadable images, first: {faces.skipped[0]}")
-        if args.json:
-            write_bytes_atomic(args.json, json.dumps({"model": str(args.model), "flip": args.flip, "results": results,
-                                                      "skipped": len(faces.skipped)}, indent=1).encode())
-    except (ModelFileError, DataError, ValueError, OSError, ModuleNotFoundError) as exc:
-        return command_failed("fer-eval", exc)
-    return 0
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main())
+    return eval_main(argv)

@@ -1,15 +1,21 @@
-"""The training side's optional packages (the `train` extra): one clear line when they are missing."""
+"""How the training commands fail: one line for the errors they expect, and for a missing optional package
+(the `train` extra) one that says how to install it."""
 
 from __future__ import annotations
 
 import os
 import sys
 
+from edge.errors import FerEdgeError
 from edge.help_format import error_text
 
 TRAINING_PACKAGES = frozenset({"keras", "tensorflow", "matplotlib"})
 INSTALL = 'pip install "fer-edge[train]"'
 
+
+COMMAND_ERRORS = (FerEdgeError, ValueError, OSError, ModuleNotFoundError)
+"""What a training command turns into one line (`command_failed`): the project's errors, bad option values,
+files it cannot read or write, a missing training package. Anything else is a bug and keeps its traceback."""
 
 KERAS_BACKENDS = frozenset({"torch", "jax"})
 """Keras backends other than TensorFlow: chosen with KERAS_BACKEND, installed by the user."""

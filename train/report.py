@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +10,15 @@ import numpy as np
 
 from edge import __version__
 from edge.contract import FER2013_LABELS
+from edge.files import atomic_path, write_atomic
+from train.data import FaceSet, Splits
 from train.evaluate import evaluate_splits, predict_keras
+from train.options import TrainOptions, options_dict
 
 
 def _save_figure(figure, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
-    try:
+    with atomic_path(path) as tmp:
         figure.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def plot_curves(history: dict[str, list[float]], path: Path) -> None:
@@ -66,11 +64,9 @@ def plot_confusion(result: dict[str, Any], path: Path) -> None:
     plt.close(figure)
 
 
-def write_report(model, options, splits, faces, history: dict[str, list[float]], state: dict[str, Any], *,
-                 seconds: float, interrupted: bool) -> dict[str, Any]:
+def write_report(model, options: TrainOptions, splits: Splits, faces: FaceSet, history: dict[str, list[float]],
+                 state: dict[str, Any], *, seconds: float, interrupted: bool) -> dict[str, Any]:
     """Evaluate the best model on validation and every test split; write the report files."""
-    from train.fit import atomic_write_text, options_dict
-
     spec = options.spec
     parts = {"validation": splits.val, **splits.tests}
     results = evaluate_splits(lambda part: predict_keras(model, part, spec), parts, FER2013_LABELS)
@@ -94,7 +90,7 @@ def write_report(model, options, splits, faces, history: dict[str, list[float]],
         "results": results,
     }
     out = Path(options.out)
-    atomic_write_text(out / "report.json", json.dumps(report, indent=1))
+    write_atomic(out / "report.json", json.dumps(report, indent=1))
     if history:
         plot_curves(history, out / "curves.png")
     plot_confusion(results[-1] if len(results) > 1 else results[0], out / "confusion.png")

@@ -1,14 +1,8 @@
-"""scripts/eval_ensembles.py: accuracies of models and their averages on fer-train's validation split."""
-
-import importlib.util
+"""train.ensembles: accuracies of models and their averages on fer-train's validation split."""
 
 import pytest
 
-from tests.conftest import ROOT
-
-spec = importlib.util.spec_from_file_location("eval_ensembles", ROOT / "scripts" / "eval_ensembles.py")
-ee = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(ee)
+from train import ensembles as ee
 
 
 def test_a_model_averaged_with_itself_scores_as_itself(tiny_run, tiny_kaggle):
@@ -24,4 +18,4 @@ def test_a_model_averaged_with_itself_scores_as_itself(tiny_run, tiny_kaggle):
 def test_bad_model_is_one_line_and_exit_2(tiny_kaggle, tmp_path, capsys):
     assert ee.main([str(tiny_kaggle), str(tmp_path / "absent.keras")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("eval_ensembles: error:") and err.count("\n") == 1
+    assert err.startswith("python -m train.ensembles: error:") and err.count("\n") == 1
