@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,8 +32,8 @@ class BenchOptions:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB, macOS bytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2.0**20 if sys.platform == "darwin" else 1024.0)
 
 
 def invoke_latency(model: ModelOptions, options: BenchOptions) -> dict[str, Any]:
