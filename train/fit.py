@@ -87,6 +87,7 @@ def cosine_with_warmup(peak: float, epochs: int, warmup: int):
 
 
 def compile_model(model, learning_rate: float, options: TrainOptions) -> None:
+    """SGD with Nesterov momentum from `learning_rate`, label-smoothed cross-entropy, accuracy."""
     import keras
 
     model.compile(
@@ -96,11 +97,34 @@ def compile_model(model, learning_rate: float, options: TrainOptions) -> None:
     )
 
 
-def train(options: TrainOptions) -> dict[str, Any]:
-    """Run one training; returns the report (also written to `out/report.json`)."""
+def starting_model(options: TrainOptions, spec: InputSpec, saved: dict[str, Any] | None):
+    """The model a run starts from: its last checkpoint (resumed), a trained model's weights (`init`), or
+    new weights."""
     import keras
 
     from train import models
+
+    if saved:
+        log.info("resuming after epoch %d", saved["state"]["epoch"])
+        return keras.models.load_model(options.out / "last.keras")
+    if options.init is not None:
+        log.info("starting from the weights of %s", options.init)
+        return models.load_keras_matching(options.init, spec)
+    return models.build(options.arch, spec, len(FER2013_LABELS), filters=options.filters, alpha=options.alpha,
+                        weights=options.weights, weight_decay=options.weight_decay)
+
+
+def phases(options: TrainOptions) -> list[tuple[int, int, float, bool]]:
+    """(first epoch, end epoch, learning-rate factor, base trainable) of each phase: mobilenetv2 first trains
+    its head on a frozen base, then everything at a tenth of the learning rate."""
+    if options.arch == "mobilenetv2" and options.freeze_epochs > 0:
+        return [(0, options.freeze_epochs, 1.0, False), (options.freeze_epochs, options.epochs, 0.1, True)]
+    return [(0, options.epochs, 1.0, True)]
+
+
+def train(options: TrainOptions) -> dict[str, Any]:
+    """Run one training; returns the report (also written to `out/report.json`)."""
+    import keras
 
     strategy = build_strategy(options.strategy, keras.backend.backend())
     keras.utils.set_random_seed(options.seed)
@@ -136,20 +160,11 @@ def train(options: TrainOptions) -> dict[str, Any]:
     def scope():
         return strategy.scope() if strategy is not None else nullcontext()
 
+    if saved:
+        state, history = saved["state"], saved["history"]
     with scope():
-        if saved:
-            state, history = saved["state"], saved["history"]
-            model = keras.models.load_model(options.out / "last.keras")
-            log.info("resuming after epoch %d", state["epoch"])
-        elif options.init is not None:
-            model = models.load_keras_matching(options.init, spec)
-            log.info("starting from the weights of %s", options.init)
-        else:
-            model = models.build(options.arch, spec, len(FER2013_LABELS), filters=options.filters,
-                                 alpha=options.alpha, weights=options.weights, weight_decay=options.weight_decay)
+        model = starting_model(options, spec, saved)
     frozen = options.arch == "mobilenetv2" and options.freeze_epochs > 0
-    phases = [(0, options.freeze_epochs, 1.0, False), (options.freeze_epochs, options.epochs, 0.1, True)] \
-        if frozen else [(0, options.epochs, 1.0, True)]
     info = ModelInfo(labels=list(FER2013_LABELS), input=spec, variant="keras", architecture=model.name,
                      training=training)
     callbacks_common = [checkpointer(options.out, history, state, info)]
@@ -159,7 +174,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
         callbacks_common.append(keras.callbacks.EarlyStopping("val_accuracy", patience=options.patience, mode="max"))
     interrupted = False
     try:
-        for start, end, lr_factor, base_trainable in phases:
+        for start, end, lr_factor, base_trainable in phases(options):
             begin = max(start, state["epoch"])
             if begin >= end:
                 continue
