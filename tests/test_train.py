@@ -205,15 +205,6 @@ def test_weight_decay_reaches_every_kernel():
     assert len(regularized) == 7 and all(value == pytest.approx(1e-3) for value in regularized)
 
 
-def test_swa_schedule_holds_the_learning_rate():
-    from train.swa import with_swa
-
-    held = with_swa(cosine_with_warmup(0.1, epochs=10, warmup=1), swa_start=3, swa_lr=0.02)
-    assert held(0) == pytest.approx(0.05) and held(1) == pytest.approx(0.1)
-    assert [held(e) for e in range(2, 10)] == [0.02] * 8
-    assert with_swa(cosine_with_warmup(0.1, 10, 1), 0, 0.02)(5) == cosine_with_warmup(0.1, 10, 1)(5)
-
-
 def test_swa_ships_the_weight_average(tiny_run, tiny_kaggle, tmp_path):
     """With --swa-start, model.keras holds the mean of the averaged epochs' weights, with fresh BN statistics."""
     import keras
