@@ -120,7 +120,7 @@ def test_edge_imports_nothing_from_train_or_convert():
     ("from .two import helper\n", "def helper():\n    from .one import x\n", True),  # relative, in a function
     ("import pkg.two\n", "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from pkg.one import A\n",
      False),  # an annotation's import never runs
-])
+], ids=["in-a-function", "relative", "relative-in-a-function", "type-checking-only"])
 def test_a_planted_circle_is_found(first, second, found, tmp_path):
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "__init__.py").write_text("")
