@@ -185,9 +185,16 @@ class Splits:
     tests: dict[str, FaceSet] = field(default_factory=dict)
 
 
+def check_val_fraction(val_fraction: float) -> None:
+    """fer-train's --val-fraction (and the tools' that re-create its split) is a share between 0 and 1."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+
+
 def make_splits(faces: FaceSet, val_fraction: float, seed: int, limit: int | None = None) -> Splits:
     """fer-train's split: a seeded, stratified `val_fraction` of the Training split held out to pick epochs
     (at most `limit` of the rest kept for training, a seeded sample); every other split is a report split."""
+    check_val_fraction(val_fraction)
     training = faces.split("Training")
     if len(training) == 0:
         raise DataError("the data has no Training split (expected train/ or Usage=Training rows)")

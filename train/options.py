@@ -12,6 +12,7 @@ from typing import Any
 from edge.contract import InputSpec
 from train.architectures import check_architecture, input_spec_for
 from train.augment import AugmentOptions
+from train.data import check_val_fraction
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 CLASS_WEIGHTING = ("none", "sqrt", "balanced")
@@ -95,8 +96,7 @@ class TrainOptions:
         for name in ("epochs", "batch_size", "filters"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be between 0 and 1, got {self.val_fraction}")
+        check_val_fraction(self.val_fraction)
         for name in ("ferplus_weight", "teacher_weight"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
