@@ -18,7 +18,6 @@ from typing import Any
 from edge import __version__
 from edge.contract import FER2013_LABELS, InputSpec
 from edge.errors import FerEdgeError
-from edge.files import write_atomic
 
 METADATA_NAME = "fer_edge.json"
 DEFAULT_MODEL_NAME = "fer_compact_int8.tflite"
@@ -127,9 +126,6 @@ def read_tflite(path: Path, what: str = "model") -> bytes:
     return content
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Kept for callers outside edge/ while they move to `edge.files.write_atomic`."""
-    write_atomic(path, data)
 
 
 def embed_in_keras(path: Path, info: ModelInfo) -> None:

@@ -151,7 +151,7 @@ def test_flip_average_converts_to_int8(tiny_run, tiny_kaggle, tmp_path):
 
 def test_fer_eval_flip_agrees_between_keras_and_tflite(tiny_run, tiny_tflite, tiny_kaggle, tmp_path):
     """Two independent mirror paths: the flip-averaged Keras graph and the edge classifier's mirror invoke."""
-    from train.evaluate import main as eval_main
+    from train.cli import eval_main
 
     results = {}
     for name, model in (("keras", tiny_run / "model.keras"), ("tflite", tiny_tflite["float32"])):

@@ -277,7 +277,7 @@ def test_info_names_the_detector(capsys):
 
 
 def test_fer_eval_detect_scores_whole_photos_and_names_those_without_a_face(tmp_path, capsys):
-    from train.evaluate import main as eval_main
+    from train.cli import eval_main
 
     (tmp_path / "happy").mkdir()
     (tmp_path / "neutral").mkdir()

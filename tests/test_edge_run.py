@@ -39,7 +39,7 @@ def test_shipped_models_measure_what_their_metadata_and_card_claim(variant, tmp_
     """fer-eval on the real PublicTest reproduces the accuracy stored in each shipped model."""
     from edge.model_file import read_info
     from tests.conftest import need_shared_data
-    from train.evaluate import main as eval_main
+    from train.cli import eval_main
 
     model = default_model().with_name(default_model().name.replace("int8", variant))
     out = tmp_path / "eval.json"

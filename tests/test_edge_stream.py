@@ -285,7 +285,7 @@ def test_a_truncated_jpeg_is_a_named_bad_frame_not_a_grey_face(tmp_path, caplog)
 
 def test_fer_eval_skips_and_names_a_truncated_jpeg(tmp_path, capsys):
     from tests.conftest import write_kaggle_tree
-    from train.evaluate import main as eval_main
+    from train.cli import eval_main
 
     root = write_kaggle_tree(tmp_path / "fer", {"train": 1, "test": 2})
     victim = sorted((root / "test" / "happy").iterdir())[0]

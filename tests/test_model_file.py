@@ -5,6 +5,7 @@ import zipfile
 import pytest
 
 from edge.contract import InputSpec
+from edge.files import write_atomic
 from edge.model_file import (
     ModelFileError,
     ModelInfo,
@@ -12,7 +13,6 @@ from edge.model_file import (
     read_info,
     strip_info,
     with_info,
-    write_bytes_atomic,
 )
 
 FLATBUFFER = b"\x1c\x00\x00\x00TFL3" + bytes(range(256)) * 4
@@ -22,7 +22,7 @@ def test_round_trip_through_an_appended_zip(tmp_path):
     info = ModelInfo(labels=["a", "b"], input=InputSpec(height=32, width=32, channels=3, scale=2 / 255, offset=-1),
                      variant="int8", io_dtype="uint8", accuracy={"PublicTest": 0.7})
     path = tmp_path / "m.tflite"
-    write_bytes_atomic(path, with_info(FLATBUFFER, info))
+    write_atomic(path, with_info(FLATBUFFER, info))
     assert read_info(path) == info
     assert strip_info(path.read_bytes()) == FLATBUFFER  # the interpreter gets the flatbuffer unchanged
 

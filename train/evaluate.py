@@ -124,11 +124,3 @@ def format_detect(result: dict[str, Any]) -> str:
     if result["unreadable"]:
         lines.append(f"  skipped {len(result['unreadable'])} unreadable images, first: {result['unreadable'][0]}")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """fer-eval under its former address; the command is `train.cli.eval_main`. Kept while callers outside
-    train/ (tests of the edge and convert sides) still import it from here."""
-    from train.cli import eval_main
-
-    return eval_main(argv)
