@@ -159,16 +159,20 @@ def test_every_background_scan_runs_on_one_long_lived_thread():
     import threading
     import time
 
+    def scan_threads() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "fer-edge-scan"}
+
+    earlier = scan_threads()  # other tests' detectors not yet collected
     frame = np.full((480, 640, 3), 120, np.uint8)
     detector = make_detector(DetectorOptions(scan=ScanOptions(interval=0.001)))
     seen = set()
     deadline = time.monotonic() + 60
     while detector.scans < 4 and time.monotonic() < deadline:
         detector.detect(frame)
-        seen |= {t for t in threading.enumerate() if t.name == "fer-edge-scan"}
+        seen |= scan_threads() - earlier
     assert detector.scans >= 4 and len(seen) == 1
     detector.close()
-    assert not any(t.name == "fer-edge-scan" for t in threading.enumerate())
+    assert not seen & scan_threads()
 
 
 def test_a_recogniser_nobody_closes_lets_the_process_exit():
