@@ -42,31 +42,38 @@ def test_resume_continues_from_the_last_checkpoint(tiny_kaggle, tmp_path):
     assert report["epochs_run"] == 2 and len(report["history"]["loss"]) == 2
 
 
-@pytest.fixture
-def stream_seeds(monkeypatch) -> list[int]:
-    """The seed of every training stream `train.fit.train` builds, in order."""
-    import train.fit as fit
+def _epoch_losses(options: TrainOptions, **changes) -> list[float]:
+    from train.fit import train
 
-    seeds = []
-    real = fit.make_dataset
-
-    def recording(*args, **kwargs):
-        if kwargs["training"]:
-            seeds.append(kwargs["seed"])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(fit, "make_dataset", recording)
-    return seeds
+    return train(TrainOptions(**{**options.__dict__, **changes}))["history"]["loss"]
 
 
-def test_resume_does_not_replay_the_first_epochs(tiny_kaggle, tmp_path, stream_seeds):
-    """Order and augmentation follow the stream's seed; a resumed run must not reuse epoch 1's."""
-    import train.fit as fit
+def test_resume_does_not_replay_the_first_epochs(tiny_kaggle, tmp_path):
+    """Order and augmentation follow the stream's seed. With the learning rate near zero the weights stay
+    put, so an epoch's loss is set by its batches alone: a resumed epoch 2 that replayed epoch 1's stream
+    would repeat epoch 1's loss to the last digit."""
+    options = TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=1, filters=4, batch_size=16, warmup_epochs=0,
+                           learning_rate=1e-9)
+    _epoch_losses(options)
+    first, second = _epoch_losses(options, epochs=2, resume=True)
+    assert second != first
 
-    options = TrainOptions(data=tiny_kaggle, out=tmp_path, epochs=1, filters=4, batch_size=16, warmup_epochs=0)
-    fit.train(options)
-    fit.train(TrainOptions(**{**options.__dict__, "epochs": 2, "resume": True}))
-    assert stream_seeds == [options.seed, options.seed + 1]
+
+def _with_recorded_epochs(model: Path, epochs: int, out: Path) -> Path:
+    """A copy of a .keras model whose training record says it was trained for `epochs` epochs."""
+    import zipfile
+
+    from edge.model_file import METADATA_NAME
+
+    with zipfile.ZipFile(model) as source, zipfile.ZipFile(out, "w") as copy:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == METADATA_NAME:
+                record = json.loads(data)
+                record["training"]["epochs"] = epochs
+                data = json.dumps(record).encode()
+            copy.writestr(item, data)
+    return out
 
 
 def test_init_restarts_from_a_trained_model(tiny_run, tiny_kaggle, tmp_path):
@@ -84,9 +91,18 @@ def test_init_restarts_from_a_trained_model(tiny_run, tiny_kaggle, tmp_path):
     assert json.loads((tmp_path / "report.json").read_text())["config"]["init"] == str(tiny_run / "model.keras")
 
 
-def test_a_warm_start_records_its_history_and_continues_the_stream(tiny_run, tiny_kaggle, tmp_path, stream_seeds):
-    """The model carries the record of the run it started from, through --resume too, and its data
-    stream starts after the starting model's epochs instead of replaying them."""
+def test_a_warm_start_continues_the_stream_after_the_starting_models_epochs(tiny_run, tiny_kaggle, tmp_path):
+    """The same weights, recorded as trained for 8 or for 3 epochs, start streams 8 or 3 epochs on: with the
+    learning rate near zero the first epoch's losses differ. A warm start that ignored the record would
+    replay the first run's stream from its start and give the same loss both times."""
+    options = TrainOptions(data=tiny_kaggle, out=tmp_path / "a", epochs=1, filters=4, batch_size=16,
+                           warmup_epochs=0, val_fraction=0.2, learning_rate=1e-9, init=tiny_run / "model.keras")
+    three = _with_recorded_epochs(tiny_run / "model.keras", 3, tmp_path / "three.keras")
+    assert _epoch_losses(options) != _epoch_losses(options, out=tmp_path / "b", init=three)
+
+
+def test_a_warm_start_records_its_history(tiny_run, tiny_kaggle, tmp_path):
+    """The model carries the record of the run it started from, through --resume too."""
     import train.fit as fit
     from edge.model_file import read_info
 
@@ -95,7 +111,6 @@ def test_a_warm_start_records_its_history_and_continues_the_stream(tiny_run, tin
                            val_fraction=0.2, init=tiny_run / "model.keras", arch="vgg")  # arch: ignored
     fit.train(options)
     fit.train(TrainOptions(**{**options.__dict__, "epochs": 2, "init": None, "resume": True}))
-    assert stream_seeds == [options.seed + 8, options.seed + 9]  # tiny_run trained for 8 epochs
     training = read_info(out / "last.keras").training  # model.keras may hold epoch 1 (the best one)
     assert training["run"] == "warm" and training["epochs"] == 2 and training["arch"] == "compact"
     assert training["init"]["path"] == str(tiny_run / "model.keras")
