@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("fer-convert: KERAS_BACKEND=%s ignored: conversion runs on TensorFlow",
                     os.environ["KERAS_BACKEND"])
         os.environ["KERAS_BACKEND"] = "tensorflow"
-    from edge.errors import FerEdgeError
+    from edge.errors import FerEdgeError, WriteError
     from train.extra import command_failed
     from train.quiet import native_output_to
 
@@ -66,7 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             check_targets(options)
             log_path = options.targets()[0].parent / f"{options.name}_convert.log"
-            log_path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                log_path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise WriteError(f"cannot write to {log_path.parent}: {exc.strerror or exc}") from exc
             with native_output_to(log_path) as terminal:
                 run(options, lambda line: print(line, file=terminal))
             print(f"TensorFlow's and the converter's log: {log_path}")

@@ -57,8 +57,12 @@ class ConvertOptions:
 
 
 def check_targets(options: ConvertOptions) -> None:
-    """Refuse, before any work, outputs that exist (without --force) or a folder that cannot be written."""
+    """Refuse, before any work, an input that is not a Keras file, outputs that exist (without --force) or a
+    folder that cannot be written."""
     from convert.quantize import ConversionError
+    from edge.model_file import check_keras_file
+
+    check_keras_file(options.model)
 
     existing = [path for path in options.targets() if path.exists()]
     if existing and not options.force:

@@ -128,6 +128,16 @@ def read_tflite(path: Path, what: str = "model") -> bytes:
 
 
 
+def check_keras_file(path: Path) -> None:
+    """Refuse, with one line, a path that is not a file or not a zip archive (every .keras file is one)."""
+    if not Path(path).is_file():
+        raise ModelFileError(f"{path}: no such file")
+    if Path(path).suffix == ".tflite":
+        raise ModelFileError(f"{path}: a TFLite model; this takes the trained Keras model (model.keras)")
+    if not zipfile.is_zipfile(path):  # Keras would say "File not found" about a file that exists
+        raise ModelFileError(f"{path}: not a Keras model (a .keras file is a zip archive; this file is not one)")
+
+
 def embed_in_keras(path: Path, info: ModelInfo) -> None:
     """Add the metadata as a member of a `.keras` archive (Keras ignores members it does not know)."""
     with zipfile.ZipFile(path, "a") as archive:

@@ -4,6 +4,7 @@ import os
 import re
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
@@ -84,8 +85,9 @@ def test_help_answers_without_loading_keras_or_tensorflow(module, main):
 def test_without_the_train_extra_each_training_tool_says_so_in_one_line(tool, module, main, argv, tmp_path,
                                                                         tiny_kaggle):
     """A device-only install: keras and tensorflow cannot be imported (sys.modules entries of None)."""
-    for name in ("model.keras", "a.keras", "b.keras"):
-        (tmp_path / name).write_bytes(b"PK")
+    for name in ("model.keras", "a.keras", "b.keras"):  # zip archives, as .keras files are
+        with zipfile.ZipFile(tmp_path / name, "w") as archive:
+            archive.writestr("config.json", "{}")
     args = [a.format(data=tiny_kaggle, tmp=tmp_path) for a in argv]
     code = ("import sys\nsys.modules['keras'] = sys.modules['tensorflow'] = None\n"
             f"from {module} import {main} as main\nsys.exit(main({args!r}))")

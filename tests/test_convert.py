@@ -210,3 +210,21 @@ def test_a_conversion_prints_only_what_matters_and_logs_the_rest(tiny_run, tiny_
     loud = subprocess.run([*base, "--force", "--verbose"], cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env=env)
     assert loud.returncode == 0 and "TensorSpec" in loud.stdout + loud.stderr
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("m.tflite", None, "a TFLite model; this takes the trained Keras model (model.keras)"),
+    ("m.keras", b"not a zip", "not a Keras model (a .keras file is a zip archive"),
+    ("missing.keras", None, "no such file"),
+])
+def test_an_input_that_is_not_a_keras_model_is_named_before_the_outputs(tmp_path, name, content, message, capsys):
+    """Even when the output files already exist, the first thing said is what is wrong with the input."""
+    model = tmp_path / name
+    if name == "m.tflite":
+        shutil.copy(ROOT / "models" / "fer_compact_int8.tflite", model)
+    elif content is not None:
+        model.write_bytes(content)
+    (tmp_path / "fer_compact_int8.tflite").write_bytes(b"an existing output")
+    assert convert_main([str(model), "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"fer-convert: error: {model}: {message}")

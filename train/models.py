@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import keras
@@ -11,7 +10,7 @@ import numpy as np
 from keras import layers
 
 from edge.contract import FER2013_LABELS, InputSpec
-from edge.model_file import ModelFileError, ModelInfo, read_info
+from edge.model_file import ModelFileError, ModelInfo, check_keras_file, read_info
 from train.architectures import DEFAULT_WIDTH, check_architecture
 from train.data import holdout_description
 
@@ -121,10 +120,7 @@ def count_macs(model: keras.Model) -> int:
 def load_keras(path: Path):
     """The Keras model at `path` and its metadata (embedded, or from report.json beside it)."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such file")
-    if not zipfile.is_zipfile(path):  # Keras would say "File not found" about a file that exists
-        raise ModelFileError(f"{path}: not a Keras model (a .keras file is a zip archive; this file is not one)")
+    check_keras_file(path)
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many types for a file that is not a model
