@@ -30,8 +30,6 @@ class Worker:
         self._cond = threading.Condition()
         self._pending: tuple | None = None
         self._busy = self._stopping = False
-        self.jobs = 0
-        """Jobs finished (or failed) so far."""
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
         _RUNNING.add(self)
@@ -49,11 +47,6 @@ class Worker:
             self._cond.notify_all()
             return True
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait until no job is pending or running; False on timeout."""
-        with self._cond:
-            return self._cond.wait_for(lambda: not self._busy and self._pending is None, timeout)
-
     def _run(self) -> None:
         while True:
             with self._cond:
@@ -70,7 +63,6 @@ class Worker:
             finally:
                 with self._cond:
                     self._busy = False
-                    self.jobs += 1
                     self._cond.notify_all()
 
     def stop(self) -> None:
