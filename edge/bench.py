@@ -55,20 +55,24 @@ def invoke_latency(model: ModelOptions, options: BenchOptions) -> dict[str, Any]
             "p99_ms": float(np.percentile(times, 99)), "runs": options.runs}
 
 
+CAPTURE_MODES = ("ahead", "thread", "inline")
+
+
 def pipeline_figures(video: Path, recognizer_options: RecognizerOptions, max_frames: int = 0, passes: int = 1,
-                     captures: tuple[str, ...] = ("thread",)) -> list[dict[str, Any]]:
+                     captures: tuple[str, ...] = ("ahead",)) -> list[dict[str, Any]]:
     """Whole-pipeline FPS, per-stage latency and peak memory on a video file (no display, no drawing).
 
-    One row per capture mode ("thread": frames read ahead in the capture thread; "inline": in the
-    pipeline's thread). The modes alternate pass by pass, so a shared machine's drift hits them alike;
+    One row per capture mode ("ahead": frames read ahead in the capture thread and faces detected one
+    frame ahead in another, "thread": frames read ahead only, "inline": everything in the pipeline's
+    thread). The modes alternate pass by pass, so a shared machine's drift hits them alike;
     each row's `fps` is the median over its passes (`fps_per_pass` lists them) and its other figures are
     those of its last pass. The peak resident memory after each pass shows whether memory stays flat.
     """
     if passes < 1:
         raise ValueError(f"passes must be at least 1, got {passes}")
-    unknown = set(captures) - {"thread", "inline"}
+    unknown = set(captures) - set(CAPTURE_MODES)
     if not captures or unknown:
-        raise ValueError(f"capture modes are thread and inline, got {sorted(unknown) or 'none'}")
+        raise ValueError(f"capture modes are {', '.join(CAPTURE_MODES)}, got {sorted(unknown) or 'none'}")
     fps: dict[str, list[float]] = {c: [] for c in captures}
     rss: dict[str, list[float]] = {c: [] for c in captures}
     last: dict[str, tuple[Recognizer, Any]] = {}
@@ -77,7 +81,7 @@ def pipeline_figures(video: Path, recognizer_options: RecognizerOptions, max_fra
             recognizer = Recognizer(recognizer_options)
             summary = run(recognizer, open_source(SourceOptions(source=str(video))), (),
                           RunOptions(max_frames=max_frames, report_every=0, draw=False,
-                                     capture_thread=capture == "thread"))
+                                     capture_thread=capture != "inline", detect_thread=capture == "ahead"))
             recognizer.close()
             fps[capture].append(round(summary.fps, 2))
             rss[capture].append(round(peak_rss_mb(), 1))

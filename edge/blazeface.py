@@ -95,8 +95,7 @@ class Letterbox:
     def to_frame(self, points: np.ndarray, size: int) -> np.ndarray:
         """Points (..., 2) normalised to the input square -> frame pixels."""
         xy = np.asarray(points, dtype=np.float64) * size
-        return np.stack([(xy[..., 0] - self.pad_x) / self.scale + self.origin_x,
-                         (xy[..., 1] - self.pad_y) / self.scale + self.origin_y], axis=-1)
+        return (xy - (self.pad_x, self.pad_y)) / self.scale + (self.origin_x, self.origin_y)
 
 
 def letterbox(image: np.ndarray, size: int, out: np.ndarray | None = None) -> tuple[np.ndarray, Letterbox]:
@@ -117,28 +116,29 @@ def letterbox(image: np.ndarray, size: int, out: np.ndarray | None = None) -> tu
 
 
 def sigmoid(values: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(values, -80.0, 80.0)))
+    return 1.0 / (1.0 + np.exp(-np.minimum(np.maximum(values, -80.0), 80.0)))
 
 
 def decode(regressors: np.ndarray, logits: np.ndarray, anchors: np.ndarray, size: int,
            threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(boxes (n, 4) as x0, y0, x1, y1, keypoints (n, 6, 2), scores (n,)) normalised to the input square,
-    for the anchors whose score reaches `threshold`."""
-    scores = sigmoid(logits.reshape(-1))
-    keep = np.flatnonzero(scores >= threshold)
+    for the anchors whose score reaches `threshold` (compared as logits: the sigmoid is monotonic)."""
+    logits = logits.reshape(-1)
+    keep = np.flatnonzero(logits >= np.log(threshold / (1.0 - threshold)))
+    scores = sigmoid(logits[keep])
     raw = regressors.reshape(len(anchors), -1)[keep] / size
     centres = anchors[keep]
     cx, cy = raw[:, 0] + centres[:, 0], raw[:, 1] + centres[:, 1]
     half_w, half_h = raw[:, 2] / 2, raw[:, 3] / 2
     boxes = np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1)
     keypoints = raw[:, 4:4 + 2 * len(KEYPOINTS)].reshape(-1, len(KEYPOINTS), 2) + centres[:, None, :]
-    return boxes, keypoints, scores[keep]
+    return boxes, keypoints, scores
 
 
 def iou_matrix(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """IoU of one x0, y0, x1, y1 box with each of `boxes`."""
-    ix = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    iy = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
+    ix = np.maximum(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0.0)
+    iy = np.maximum(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0.0)
     inter = ix * iy
     area = (box[2] - box[0]) * (box[3] - box[1])
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
@@ -158,8 +158,8 @@ def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, i
         in_cluster[0] = True
         cluster = remaining[in_cluster]
         weights = scores[cluster] / scores[cluster].sum()
-        kept.append((weights @ boxes[cluster], np.tensordot(weights, keypoints[cluster], axes=1),
-                     float(scores[remaining[0]])))
+        kept.append((weights @ boxes[cluster], (weights @ keypoints[cluster].reshape(len(cluster), -1))
+                     .reshape(-1, 2), float(scores[remaining[0]])))
         remaining = remaining[~in_cluster]
     return kept
 
@@ -251,8 +251,8 @@ class BlazeFaceDetector:
         found = []
         for corners, points, score in weighted_nms(boxes, keypoints, scores, self.options.nms_iou,
                                                    self.options.max_faces) if len(scores) else ():
-            (left, top), (right, bottom) = placed.to_frame(corners.reshape(2, 2), self.spec.size)
-            frame_points = placed.to_frame(points, self.spec.size)
+            in_frame = placed.to_frame(np.concatenate([corners.reshape(2, 2), points]), self.spec.size).tolist()
+            (left, top), (right, bottom) = in_frame[:2]
             found.append(Detection(Box(round(left), round(top), round(right - left), round(bottom - top)), score,
-                                   tuple((float(px), float(py)) for px, py in frame_points)))
+                                   tuple((px, py) for px, py in in_frame[2:])))
         return found

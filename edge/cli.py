@@ -130,7 +130,7 @@ def run_parser() -> argparse.ArgumentParser:
 
 
 def bench_parser() -> argparse.ArgumentParser:
-    from edge.bench import BenchOptions
+    from edge.bench import CAPTURE_MODES, BenchOptions
 
     d = BenchOptions()
     p = command_parser("fer-edge bench", "Latency of models and of the pipeline.")
@@ -143,9 +143,10 @@ def bench_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=d.runs, help="timed invokes")
     p.add_argument("--video", type=Path, default=None, help="also time the whole pipeline on this video")
     add_detector_flags(p)
-    p.add_argument("--capture", type=str, nargs="+", choices=("thread", "inline"), default=["thread"],
-                   help="pipeline: read frames in a capture thread, in the pipeline's thread, or both "
-                        "(alternating pass by pass)")
+    p.add_argument("--capture", type=str, nargs="+", choices=CAPTURE_MODES, default=["ahead"],
+                   help="pipeline: ahead = read frames in a capture thread and detect faces one frame ahead in "
+                        "another; thread = read ahead only; inline = all in the pipeline's thread; several "
+                        "alternate pass by pass")
     p.add_argument("--max-frames", type=int, default=0, help="pipeline: stop after N frames (0 = whole video)")
     p.add_argument("--passes", type=int, default=1,
                    help="pipeline: passes over the video (memory over time; FPS is the median of the passes)")

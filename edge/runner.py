@@ -34,11 +34,15 @@ class RunOptions:
     """Draw boxes and labels on frames for sinks that show or store them."""
     capture_thread: bool = True
     """Read and decode frames ahead in their own thread (False: in the pipeline's thread)."""
+    detect_thread: bool = True
+    """Detect faces one frame ahead in their own thread, beside classification (needs capture_thread)."""
 
     def __post_init__(self) -> None:
         if self.max_frames < 0 or self.report_every < 0:
             raise ValueError(f"max_frames and report_every must not be negative "
                              f"(got {self.max_frames}, {self.report_every})")
+        if self.detect_thread and not self.capture_thread:
+            raise ValueError("detecting ahead in a thread needs the capture thread")
 
 
 @dataclass
@@ -104,15 +108,17 @@ def run(recognizer: Recognizer, source: FrameSource, sinks: Sequence[Sink] = (),
         with contextlib.ExitStack() as outputs:
             for sink in sinks:
                 outputs.enter_context(sink)
-            capture = outputs.enter_context(Capture(source, loop=options.loop, threaded=options.capture_thread))
+            capture = Capture(source, loop=options.loop, threaded=options.capture_thread)
+            frames = outputs.enter_context(recognizer.frames(capture, options.detect_thread))
             try:
                 while True:
                     with timer.stage("capture"):
-                        captured = next(capture, None)
-                    if captured is None:
+                        item = next(frames, None)
+                    if item is None:
                         summary.stopped_by = "source stopped delivering" if source.stats.lost else "end of source"
                         break
-                    result = recognizer.process(captured)
+                    captured, found = item
+                    result = recognizer.process(captured, found)
                     summary.frames += 1
                     summary.faces += len(result.faces)
                     summary.frames_with_faces += bool(result.faces)
