@@ -65,7 +65,7 @@ class Capture:
     With `threaded=False`, frames are read in the caller's thread (for comparison and debugging).
     """
 
-    def __init__(self, source: FrameSource, loop: bool = False, threaded: bool = True, depth: int = 4) -> None:
+    def __init__(self, source: FrameSource, loop: bool = False, threaded: bool = True, depth: int = 2) -> None:
         if depth < 1:
             raise ValueError(f"depth must be at least 1, got {depth}")
         self.source, self.depth = source, 1 if source.live else depth

@@ -182,8 +182,8 @@ class EndlessSource(FrameSource):
 
 @pytest.mark.parametrize("how, stopped_by", [("SIGTERM", "SIGTERM"), ("ctrl-c", "Ctrl-C")])
 def test_shutdown_finalizes_outputs(tmp_path, how, stopped_by, tiny_tflite):
-    # up to 8 frames are in flight ahead of the pipeline (read, queued, being detected), so a signal at
-    # frame 12 comes after at least 4 frames were taken
+    # up to 6 frames are in flight ahead of the pipeline (read, queued, being detected), so a signal at
+    # frame 12 comes after the pipeline took some
     source, out = EndlessSource(stop_at=12, how=how), tmp_path / "events.jsonl"
     summary = run(Recognizer(RecognizerOptions(model=ModelOptions(path=tiny_tflite["int8"]))), source,
                   [JsonlSink(str(out))], RunOptions(report_every=0))
