@@ -12,7 +12,8 @@ import pytest
 from tests.conftest import ROOT
 from train.augment import AugmentOptions
 from train.cli import main as train_main
-from train.fit import build_strategy, class_weights, cosine_with_warmup
+from train.data import FaceSet, Splits
+from train.fit import build_strategy, class_weights, cosine_with_warmup, training_stream
 from train.options import TrainOptions
 
 
@@ -267,10 +268,9 @@ def test_swa_start_after_the_last_epoch_is_refused(tiny_kaggle, tmp_path, capsys
 
 
 def test_training_runs_with_each_augmentation_and_teacher_option(tiny_run, tiny_kaggle, tmp_path):
-    """Only that training runs with each option and records it: run-to-run noise in the training stream
-    (about 0.002 in the first epoch's loss, fresh processes alike) is as large as some options' effect, so
-    what training saw is not compared here. The ops themselves are tested in test_augment.py and
-    test_distill.py."""
+    """That training runs with each option and records it. What each option changes in the batches
+    training fits is tested below on `training_stream`, the function `train` builds them with (training
+    losses vary about 0.002 run to run, as much as some options' effect, so they are not compared)."""
     from train.augment import AugmentOptions
     from train.fit import train
 
@@ -313,3 +313,67 @@ def test_fer_train_keeps_tensorflows_start_up_chatter_off_the_terminal(tiny_kagg
     loud = subprocess.run([*argv[:5], str(tmp_path / "run2"), *argv[6:], "--verbose"], cwd=ROOT, capture_output=True,
                           text=True, timeout=300, env=env)
     assert loud.returncode == 0 and "oneDNN" in loud.stdout + loud.stderr
+
+
+def _flat_faces(count: int = 32) -> Splits:
+    """Training faces of one grey level each (a different one per face), so what the stream does to them
+    shows: a flat face stays flat under the jitter, and noise or a pasted square stands out."""
+    levels = np.linspace(30, 220, count).round().astype(np.uint8)
+    images = np.broadcast_to(levels[:, None, None, None], (count, 48, 48, 1)).copy()
+    faces = FaceSet(images, np.arange(count) % 7, np.array(["Training"] * count))
+    return Splits(train=faces, val=faces)
+
+
+def _first_batches(options: TrainOptions, splits: Splits, batches: int = 2) -> list[tuple[np.ndarray, ...]]:
+    data = training_stream(options, splits, options.spec, seed=0)
+    if hasattr(data, "num_batches"):  # the online teachers' PyDataset
+        return [tuple(np.asarray(part) for part in data[i]) for i in range(batches)]
+    return [tuple(np.asarray(part) for part in batch) for batch in data.take(batches)]
+
+
+def _roughness(pixels: np.ndarray, spec) -> np.ndarray:
+    """Mean absolute difference between horizontal neighbours, per face, in 0-255 grey levels."""
+    grey = pixels[..., 0] / spec.scale
+    return np.abs(np.diff(grey, axis=2)).mean(axis=(1, 2))
+
+
+STREAM = {"epochs": 1, "batch_size": 16}
+
+
+def test_the_plain_training_stream_keeps_flat_faces_flat_and_targets_one_hot(tiny_kaggle, tmp_path):
+    options = TrainOptions(data=tiny_kaggle, out=tmp_path, **STREAM)
+    for pixels, targets, _weights in _first_batches(options, _flat_faces()):
+        assert np.all(_roughness(pixels, options.spec) < 1.0)
+        assert np.all(targets.max(axis=1) == 1.0) and np.allclose(targets.sum(axis=1), 1.0)
+
+
+def test_random_erasing_puts_noise_into_what_training_sees(tiny_kaggle, tmp_path):
+    options = TrainOptions(data=tiny_kaggle, out=tmp_path, **STREAM, augment=AugmentOptions(erasing=1.0))
+    for pixels, _targets, _weights in _first_batches(options, _flat_faces()):
+        assert np.all(_roughness(pixels, options.spec) > 1.0), "each face erased: 2-25% of it uniform noise"
+
+
+@pytest.mark.parametrize("augment", [AugmentOptions(mixup=0.4), AugmentOptions(cutmix=1.0)], ids=["mixup", "cutmix"])
+def test_mixup_and_cutmix_mix_the_targets_training_sees(tiny_kaggle, tmp_path, augment):
+    options = TrainOptions(data=tiny_kaggle, out=tmp_path, **STREAM, augment=augment)
+    batches = _first_batches(options, _flat_faces())
+    targets = np.concatenate([batch[1] for batch in batches])
+    assert np.allclose(targets.sum(axis=1), 1.0)
+    assert (targets.max(axis=1) < 0.999).mean() > 0.7, "most faces mixed with another (a few draw themselves)"
+    assert targets.max(axis=1).min() >= 0.5 - 1e-6, "each face stays the larger part of its own mix"
+    if augment.cutmix:  # a square of another face's grey level inside each mixed face
+        for pixels, batch_targets, _weights in batches:
+            mixed = batch_targets.max(axis=1) < 0.999
+            levels = [len(np.unique(np.round(face / options.spec.scale))) for face in pixels[mixed]]
+            assert min(levels) >= 2
+
+
+@pytest.mark.parametrize("online", [False, True], ids=["once", "online"])
+def test_teachers_mix_their_probabilities_into_the_targets_training_sees(tiny_run, tiny_kaggle, tmp_path, online):
+    options = TrainOptions(data=tiny_kaggle, out=tmp_path, **STREAM, teachers=(tiny_run / "model.keras",),
+                           teacher_weight=0.7, teacher_online=online)
+    splits = _flat_faces()
+    for _pixels, targets, _weights in _first_batches(options, splits):
+        assert np.allclose(targets.sum(axis=1), 1.0, atol=1e-5)
+        assert np.all(targets.max(axis=1) < 0.999), "no target is the plain one-hot label"
+        assert np.all(targets.max(axis=1) >= 0.3 - 1e-6), "the label keeps its 0.3 share"

@@ -59,6 +59,21 @@ def training_targets(options: TrainOptions, splits: Splits, spec: InputSpec) -> 
     return targets
 
 
+def training_stream(options: TrainOptions, splits: Splits, spec: InputSpec, seed: int):
+    """What training fits, batch by batch: the training faces in a seeded order, augmented as the options
+    say, with their targets (mixed with the teachers', once or on every batch) and class weights."""
+    weights = class_weights(splits.train.labels, options.class_weighting, len(FER2013_LABELS))
+    targets = training_targets(options, splits, spec)
+    data = make_dataset(splits.train, spec, options.batch_size, training=True, seed=seed, weights=weights,
+                        targets=targets, augment=options.augment)
+    if options.teacher_online:
+        data = teacher_batches(data, list(options.teachers), spec, options.teacher_weight,
+                               steps=len(splits.train) // options.batch_size)
+        log.info("teachers (%d) run on every training batch, weight %.2f", len(options.teachers),
+                 options.teacher_weight)
+    return data
+
+
 def build_strategy(name: str, backend: str = "tensorflow"):
     """The tf.distribute strategy for `name` on Keras' TensorFlow backend; None on another backend, where
     only the default (one device) can run: anything else is refused, not ignored."""
@@ -135,21 +150,13 @@ def train(options: TrainOptions) -> dict[str, Any]:
     options.out.mkdir(parents=True, exist_ok=True)  # only once the data is known to be good
     log.info("data: %d train, %d validation, tests %s; %d skipped", len(splits.train), len(splits.val),
              {k: len(v) for k, v in splits.tests.items()}, len(faces.skipped))
-    weights = class_weights(splits.train.labels, options.class_weighting, len(FER2013_LABELS))
-    targets = training_targets(options, splits, spec)
     saved = saved_run(options)
     training = lineage(options, saved)
     # The training stream (order and augmentation) is a function of its seed, so it is seeded with the
     # epochs the weights have already seen (a resumed run's, a warm start's starting model's): the same
     # seed would replay the first epochs' batches, not continue.
     stream_seed = options.seed + epochs_before(training) + (saved["state"]["epoch"] if saved else 0)
-    train_data = make_dataset(splits.train, spec, options.batch_size, training=True, seed=stream_seed,
-                              weights=weights, targets=targets, augment=options.augment)
-    if options.teacher_online:
-        train_data = teacher_batches(train_data, list(options.teachers), spec, options.teacher_weight,
-                                     steps=len(splits.train) // options.batch_size)
-        log.info("teachers (%d) run on every training batch, weight %.2f", len(options.teachers),
-                 options.teacher_weight)
+    train_data = training_stream(options, splits, spec, stream_seed)
     val_data = make_dataset(splits.val, spec, 256, training=False, seed=options.seed)
 
     history: dict[str, list[float]] = {}
