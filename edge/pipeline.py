@@ -132,7 +132,7 @@ class Recognizer:
         stages = {"detect": found.milliseconds, **self.timer.latest(("capture", "preprocess", "infer"))}
         stages = {name: stages[name] for name in FRAME_STAGES if name in stages}
         return FrameResult(captured.index, captured.time, captured.name, tuple(faces), self.fps.fps or None,
-                           captured.dropped, stages, self.detector.name)
+                           captured.dropped, stages, self.detector.name, self.model_path.name)
 
     def frames(self, capture: Capture, detect_thread: bool = True) -> Ahead[Captured, tuple[Captured, Found | None]]:
         """(captured, found) for each frame of a capture, the boxes found one frame ahead in a thread of

@@ -137,11 +137,13 @@ class FrameResult:
     """This frame's milliseconds per stage (capture, detect, preprocess, infer)."""
     detector: str = ""
     """The face detector that found the faces."""
+    model: str = ""
+    """The emotion model's file name."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSONL record."""
         return {"schema": SCHEMA, "frame": self.index, "time": round(self.time, 3), "source": self.source,
-                "detector": self.detector, "fps": None if self.fps is None else round(self.fps, 2),
+                "detector": self.detector, "model": self.model, "fps": None if self.fps is None else round(self.fps, 2),
                 "dropped": self.dropped,
                 "faces": [f.to_dict() for f in self.faces],
                 "stages_ms": {k: round(v, 3) for k, v in self.stages_ms.items()}}
@@ -155,4 +157,4 @@ class FrameResult:
                    tuple(Face.from_dict(f) for f in record["faces"]),
                    None if record["fps"] is None else float(record["fps"]),
                    int(record.get("dropped", 0)), {str(k): float(v) for k, v in record.get("stages_ms", {}).items()},
-                   str(record.get("detector", "")))
+                   str(record.get("detector", "")), str(record.get("model", "")))

@@ -188,7 +188,7 @@ def test_state_page_and_metrics(model, clip):
         status, headers, body = get(running.url("/api/state"))
         assert status == 200 and headers["Content-Type"] == "application/json"
         state = json.loads(body)
-        assert set(state) == {"schema", "frame", "time", "source", "detector", "faces", "fps", "dropped",
+        assert set(state) == {"schema", "frame", "time", "source", "detector", "model", "faces", "fps", "dropped",
                               "stages_ms"}
         assert state["frame"] >= 10 and state["fps"] > 0 and abs(state["time"] - time.time()) < 60
         assert {"capture", "detect", "preprocess", "infer", "render"} <= set(state["stages_ms"])
