@@ -14,6 +14,11 @@ COLOURS = {"angry": (48, 48, 220), "disgust": (60, 140, 60), "fear": (160, 60, 1
            "sad": (200, 120, 40), "surprise": (240, 200, 60), "neutral": (200, 200, 200)}
 
 
+def hex_colours() -> dict[str, str]:
+    """The label colours as "#rrggbb", for charts and web pages."""
+    return {label: f"#{r:02x}{g:02x}{b:02x}" for label, (b, g, r) in COLOURS.items()}
+
+
 @dataclass(frozen=True)
 class Annotator:
     """Style lives here; `annotate` takes the data."""

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from edge.live_http import Handler, HttpServer
-from edge.render import COLOURS
+from edge.render import hex_colours
 from edge.results import SCHEMA, FrameResult
 from edge.sinks import Sink, SinkError
 from edge.timing import StageTimer
@@ -271,5 +271,5 @@ class LiveServer(Sink):
     def page(self) -> str:
         """The live page; it passes the request's token on to its own requests."""
         suffix = f"?token={quote(self.options.token, safe='')}" if self.options.token else ""
-        colours = {label: f"#{r:02x}{g:02x}{b:02x}" for label, (b, g, r) in COLOURS.items()}
-        return PAGE.read_text(encoding="utf-8").replace("__Q__", suffix).replace("__COLOURS__", json.dumps(colours))
+        return PAGE.read_text(encoding="utf-8").replace("__Q__", suffix).replace("__COLOURS__",
+                                                                                  json.dumps(hex_colours()))
