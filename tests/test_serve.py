@@ -428,12 +428,22 @@ def test_the_page_in_headless_chromium(model, clip, tmp_path):
         dom = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=90,
                              env={**os.environ, "HOME": str(tmp_path)}).stdout
         screenshot = tmp_path / "page.png"
-        subprocess.run([*base, "--window-size=1100,700", f"--screenshot={screenshot}", url],
+        subprocess.run([*base, "--window-size=1100,1000", f"--screenshot={screenshot}", url],
                        capture_output=True, timeout=90, env={**os.environ, "HOME": str(tmp_path)})
     assert '<img id="video" src="/stream.mjpg?token=s3cret"' in dom, dom[:2000]
     labels = Recognizer(RecognizerOptions(model=ModelOptions(path=model))).classifier.labels
     assert any(f'<span class="label">{label}</span>' in dom for label in labels), dom[:4000]
     assert re.search(r'id="status"[^>]*>live<', dom), "the page's polling did not succeed"
-    if screenshot.is_file():
-        image = cv2.imread(str(screenshot))
-        assert image is not None and image.shape[1] == 1100
+    # the rolling charts: drawn from several polls of the state (they update), one per visible face
+    charts = {kind: [(int(samples), int(ink)) for samples, ink in re.findall(
+        rf'<canvas {kind}[^>]*data-samples="(\d+)" data-ink="(\d+)"', dom)]
+        for kind in ('id="fpschart"', 'class="facechart"')}
+    assert charts['id="fpschart"'] and charts['class="facechart"'], dom[:4000]
+    (fps_samples, fps_ink), (face_samples, face_ink) = charts['id="fpschart"'][0], charts['class="facechart"'][0]
+    # about 10 polls in the 3 s of virtual time: a short line (10-40 pixels), a stacked strip (about 180)
+    assert fps_samples >= 3 and fps_ink > 0 and face_samples >= 3 and face_ink > 50, charts
+    assert "top of the chart:" in dom
+    image = cv2.imread(str(screenshot))
+    assert image is not None and image.shape[1] == 1100
+    fps_green = np.abs(image.astype(int) - (80, 185, 63)).sum(axis=2) < 30  # the FPS line, #3fb950 in BGR
+    assert fps_green.sum() > 5, "no FPS line in the screenshot"
