@@ -60,6 +60,8 @@ class Summary:
     reconnects: int = 0
     stopped_by: str = "end of source"
     stages: dict[str, dict[str, float]] = field(default_factory=dict)
+    outputs: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Figures of sinks that count their own (`figures()`), e.g. {"mqtt": {"sent": 120, "dropped": 3}}."""
 
     @property
     def fps(self) -> float:
@@ -70,7 +72,8 @@ class Summary:
                 "frames_with_faces": self.frames_with_faces, "seconds": round(self.seconds, 3),
                 "fps": round(self.fps, 2), "bad_frames": self.bad_frames, "dropped": self.dropped,
                 "reconnects": self.reconnects, "stopped_by": self.stopped_by,
-                "stages_ms": {k: {m: round(v, 3) for m, v in s.items()} for k, s in self.stages.items()}}
+                "stages_ms": {k: {m: round(v, 3) for m, v in s.items()} for k, s in self.stages.items()},
+                **self.outputs}
 
     def format(self) -> str:
         lines = [f"{self.frames} frames, {self.faces} faces ({self.frames_with_faces} frames with a face), "
@@ -79,6 +82,8 @@ class Summary:
         if self.bad_frames or self.reconnects or self.dropped:
             lines.append(f"skipped {self.bad_frames} bad frames, dropped {self.dropped} stale frames, "
                          f"{self.reconnects} reconnections")
+        lines += [f"{name}: " + ", ".join(f"{v} {k}" for k, v in figures.items())
+                  for name, figures in self.outputs.items()]
         lines += [f"  {name:<10} p50 {s['p50']:7.2f} ms  p95 {s['p95']:7.2f} ms" for name, s in self.stages.items()]
         return "\n".join(lines)
 
@@ -149,4 +154,7 @@ def run(recognizer: Recognizer, source: FrameSource, sinks: Sequence[Sink] = (),
         summary.seconds = time.perf_counter() - started
     summary.bad_frames, summary.reconnects = source.stats.bad_frames, source.stats.reconnects
     summary.stages = timer.summary()
+    for sink in sinks:  # after they closed, so their counts are final
+        if hasattr(sink, "figures"):
+            summary.outputs.update(sink.figures())
     return summary
