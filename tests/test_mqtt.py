@@ -223,6 +223,29 @@ def test_a_change_goes_out_at_once_and_an_unseen_face_is_announced_gone(broker):
     states = [json.loads(p) for p in subscriber.payloads(f"{base}/state")]
     assert [(s["faces"], s["emotion"]) for s in states] == [(1, "happy"), (1, "sad"), (2, "fear"), (0, "none")]
     assert sink.figures() == {"mqtt": {"sent": len(subscriber.messages), "dropped": 0}}
+    documented = readme_payload_keys()  # the README's topic table shows these payloads' fields
+    assert documented["B/state"] == [set(states[0])] and documented["B/face/ID"] == [set(events[7][0]),
+                                                                                    set(events[7][-1])]
+
+
+def readme_payload_keys() -> dict[str, list[set[str]]]:
+    """The fields of each payload example in the README's topic table, by topic (emotion names left out)."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Send to Home Assistant"):]
+    section = section[:section.index("\n## ", 4)]
+    examples: dict[str, list[set[str]]] = {}
+    for topic, payload in re.findall(r"^\| `(B/[^`]+)` \| ([^|]+) \|", section, flags=re.M):
+        if "{" in payload:
+            examples.setdefault(topic, []).append(set(re.findall(r'"(\w+)":', payload)) - set(FER2013_LABELS))
+    return examples
+
+
+def test_the_readme_names_every_environment_variable():
+    from edge import mqtt
+
+    readme = (ROOT / "README.md").read_text()
+    for name in (mqtt.PASSWORD_ENV, mqtt.USERNAME_ENV, mqtt.TLS_ENV, mqtt.CAFILE_ENV):
+        assert f"| `{name}` |" in readme
 
 
 def test_a_full_queue_drops_and_counts_instead_of_blocking(broker):
