@@ -1,17 +1,12 @@
-"""Send events to an MQTT broker: each face's emotion, the face count, the device's availability, and
-optionally Home Assistant discovery (`fer-edge --mqtt`).
+"""Send events to an MQTT broker (`fer-edge --mqtt`): each face's emotion, the face count, the device's
+availability with a last will, and optionally Home Assistant discovery (topics: README, "Send to Home
+Assistant"). A face or the state goes out when its emotion (or the count) changes, else at most `rate`
+times a second; a face unseen for `gone_after` seconds, or still there at the end, is announced gone.
 
-`MqttSink` is a sink like the others. It never holds up a frame: paho-mqtt's network loop runs in its own
-thread, the first connection is made in that thread too (a broker that is down at start only delays the
-messages), it reconnects with waits of 1 s doubling to 30 s, and while it is disconnected, or its queue
-is full, messages are dropped and counted instead of piling up. Needs the `mqtt` extra (paho-mqtt).
-
-Topics under the base topic B (default fer-edge/HOSTNAME):
-  B/availability   "online" / "offline", retained; "offline" is also the last will (a crash, SIGKILL)
-  B/state          {"faces", "emotion" (largest face's, or "none"), "score", "frame", "time"}, retained
-  B/face/ID        {"id", "emotion", "score", "probabilities", "box", "frame", "time"}; {"id", "gone": true,
-                   "time"} once a face has been unseen for `gone_after` seconds or the run ends
-A face or the state goes out when its emotion (or the count) changes, else at most `rate` times a second.
+Never holds up a frame: paho-mqtt's network loop runs in its own thread, which also makes the first
+connection (a broker down at start only delays the messages) and reconnects 1 s, then 2, 4 ... 30 s
+apart; while disconnected, or with `max_queued` messages unacknowledged, messages are dropped and
+counted, not queued. Needs the `mqtt` extra (paho-mqtt), imported only when a sink is made.
 """
 
 from __future__ import annotations
