@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 def parser() -> argparse.ArgumentParser:
     d = ConvertOptions(model=Path("."), data=Path("."))
     p = command_parser("fer-convert", __doc__)
-    p.add_argument("model", type=Path, help="trained model.keras")
+    p.add_argument("model", type=Path, nargs="+",
+                   help="trained model.keras; several (same input contract and labels) make one file that "
+                        "averages their probabilities inside the graph")
     for variant in VARIANTS:
         note = " (the default when none is given)" if variant == "int8" else ""
         p.add_argument(f"--{variant}", dest=variant, action="store_true", help=f"write the {variant} model{note}")
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     from train.quiet import native_output_to
 
     try:
-        options = ConvertOptions(model=args.model, data=args.data,
+        options = ConvertOptions(model=args.model[0], members=tuple(args.model[1:]), data=args.data,
                                  variants=tuple(v for v in VARIANTS if getattr(args, v)) or ("int8",),
                                  io=args.io, out_dir=args.out_dir, force=args.force, name=args.name,
                                  calib_size=args.calib_size,

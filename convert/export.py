@@ -19,6 +19,9 @@ class ConvertOptions:
     """The trained model.keras."""
     data: Path
     """FER2013 (Kaggle root or fer2013.csv): Training faces calibrate, the report split verifies."""
+    members: tuple[Path, ...] = ()
+    """Further trained models of the same input contract and labels: the file averages their probabilities
+    with `model`'s inside the graph (one invoke; an ensemble)."""
     variants: tuple[str, ...] = ("int8",)
     """Which files to write: int8, float32, float16, dynamic."""
     io: str = "int8"
@@ -62,7 +65,8 @@ def check_targets(options: ConvertOptions) -> None:
     from convert.quantize import ConversionError
     from edge.model_file import check_keras_file
 
-    check_keras_file(options.model)
+    for model in (options.model, *options.members):
+        check_keras_file(model)
 
     existing = [path for path in options.targets() if path.exists()]
     if existing and not options.force:
@@ -84,13 +88,15 @@ def run(options: ConvertOptions, say: Callable[[str], None] = print) -> list[Pat
     from edge.model_file import with_info
     from train.data import load_fer2013
     from train.evaluate import predict_keras
-    from train.models import flip_averaged, load_keras
+    from train.models import ensemble, flip_averaged, load_keras
 
     check_targets(options)
     if keras.backend.backend() != "tensorflow":
         raise ConversionError(f"TFLite conversion needs Keras' TensorFlow backend, not {keras.backend.backend()}: "
                               "set KERAS_BACKEND=tensorflow before keras is imported (the fer-convert command does)")
     model, info = load_keras(options.model)
+    if options.members:
+        model, info = ensemble([(options.model, model, info), *((path, *load_keras(path)) for path in options.members)])
     if options.flip_average:
         model = flip_averaged(model)
         info = replace(info, architecture=model.name, training={**info.training, "flip_average": True})

@@ -228,3 +228,70 @@ def test_an_input_that_is_not_a_keras_model_is_named_before_the_outputs(tmp_path
     assert convert_main([str(model), "--data", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith(f"fer-convert: error: {model}: {message}")
+
+
+def _other_member(tiny_run, path, spec=None, labels=None):
+    """An untrained compact model saved with tiny_run's metadata (other weights, so other probabilities),
+    or with another input contract or other labels."""
+    from dataclasses import replace
+
+    from train.checkpoints import save_model
+    from train.models import build, load_keras
+
+    _, info = load_keras(tiny_run / "model.keras")
+    info = replace(info, input=spec or info.input, labels=labels or info.labels)
+    save_model(build("compact", info.input, len(info.labels), filters=4), path, info)
+    return path
+
+
+def test_several_models_convert_to_one_file_that_averages_them(tiny_run, tiny_kaggle, tmp_path):
+    from edge.contract import InputSpec
+    from train.data import FaceSet
+    from train.evaluate import predict_keras
+    from train.models import load_keras
+
+    other = _other_member(tiny_run, tmp_path / "other.keras")
+    assert convert_main([str(tiny_run / "model.keras"), str(other), "--data", str(tiny_kaggle), "--out",
+                         str(tmp_path / "out"), "--float32", "--name", "pair", "--max-drop", "100"]) == 0
+    path = tmp_path / "out" / "pair_float32.tflite"
+    info = read_info(path)
+    members = info.training["ensemble"]
+    assert [m["file"] for m in members] == ["model.keras", "other.keras"]
+    assert members[0]["training"]["arch"] == "compact" and info.architecture == "compact_w4+compact_w4"
+    images = np.random.default_rng(0).integers(0, 256, size=(8, 48, 48, 1), dtype=np.uint8)
+    faces = FaceSet(images, np.zeros(8, int), np.array(["t"] * 8))
+    expected = np.mean([predict_keras(load_keras(m)[0], faces, InputSpec()) for m in (tiny_run / "model.keras", other)],
+                       axis=0)
+    got = Classifier.from_file(path).probabilities_of_pixels(images)
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    assert np.abs(expected - predict_keras(load_keras(other)[0], faces, InputSpec())).max() > 1e-3
+
+
+@pytest.mark.parametrize("change, what", [("spec", "input contract"), ("labels", "labels")])
+def test_members_with_another_contract_or_labels_are_refused(tiny_run, tiny_kaggle, tmp_path, capsys, change, what):
+    from edge.contract import InputSpec
+
+    other = _other_member(tiny_run, tmp_path / "odd.keras", spec=InputSpec(height=40, width=40) if change == "spec"
+                          else None, labels=[f"class{i}" for i in range(7)] if change == "labels" else None)
+    assert convert_main([str(tiny_run / "model.keras"), str(other), "--data", str(tiny_kaggle), "--out",
+                         str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"odd.keras and {tiny_run / 'model.keras'} differ in their {what}: they cannot be averaged" in err
+    assert err.count("\n") == 1 and not (tmp_path / "out" / "fer_compact_int8.tflite").exists()
+
+
+def test_a_keras_model_rebuilt_from_its_float32_file_predicts_the_same(tiny_tflite, tmp_path):
+    from edge.model_file import ModelFileError
+    from train.from_tflite import main as rebuild_main
+    from train.from_tflite import rebuild
+
+    model, info = rebuild(tiny_tflite["float32"])
+    images = np.random.default_rng(1).integers(0, 256, size=(6, 48, 48, 1), dtype=np.uint8)
+    expected = Classifier.from_file(tiny_tflite["float32"]).probabilities_of_pixels(images)
+    got = model.predict(images.astype(np.float32) / 255.0, verbose=0)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert info.variant == "keras" and info.training["rebuilt_from"] == tiny_tflite["float32"].name
+    with pytest.raises(ModelFileError, match="rebuilding needs a float32 compact or vgg model, this is int8"):
+        rebuild(tiny_tflite["int8"])
+    assert rebuild_main([str(tiny_tflite["float32"]), str(tmp_path / "rebuilt.keras")]) == 0
+    assert read_info(tmp_path / "rebuilt.keras").architecture == info.architecture

@@ -157,6 +157,28 @@ def load_keras_matching(path: Path, spec: InputSpec) -> keras.Model:
     return model
 
 
+def ensemble(members: list[tuple[Path, keras.Model, ModelInfo]]) -> tuple[keras.Model, ModelInfo]:
+    """One model that averages the members' probabilities, and its metadata: the first member's, with
+    each member's file, layout, training record and accuracy listed. Members must share the input
+    contract and the labels (ModelFileError naming the two files otherwise)."""
+    (first_path, _, first), *_ = members
+    for path, _, info in members[1:]:
+        if info.input != first.input or list(info.labels) != list(first.labels):
+            what = "input contract" if info.input != first.input else "labels"
+            raise ModelFileError(f"{path} and {first_path} differ in their {what}: they cannot be averaged")
+    inputs = keras.Input(shape=first.input.shape, name="face")
+    # each member wrapped under its own name: two models of one layout would otherwise clash
+    outputs = [keras.Model(model.input, model.output, name=f"member{i}_{model.name}")(inputs)
+               for i, (_, model, _) in enumerate(members)]
+    name = "ensemble_" + "_".join(model.name for _, model, _ in members)
+    averaged = keras.Model(inputs, layers.Average(name="probabilities")(outputs), name=name)
+    listed = [{"file": path.name, "architecture": info.architecture, "training": info.training,
+               "accuracy": info.accuracy} for path, _, info in members]
+    return averaged, ModelInfo(labels=list(first.labels), input=first.input, variant="keras",
+                               architecture="+".join(info.architecture for _, _, info in members),
+                               training={"ensemble": listed})
+
+
 def flip_averaged(model: keras.Model) -> keras.Model:
     """The model averaged over the face and its mirror image (test-time flip averaging in the graph).
 
