@@ -3,6 +3,7 @@
   fer-edge [options]          run the pipeline (default: camera 0, the shipped int8 model)
   fer-edge info MODEL         print a model's embedded metadata
   fer-edge bench [options]    interpreter latency per model and thread count; pipeline FPS on a video
+  fer-edge report RUN.jsonl   a run as an HTML page of charts (and a CSV with --csv)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from edge.errors import FerEdgeError
 from edge.files import write_atomic
 from edge.help_format import command_parser, error_text
 from edge.model_file import default_model
+from edge.mqtt import MqttOptions
 from edge.pipeline import RecognizerOptions
 from edge.runner import RunOptions
 from edge.sinks import Sink
@@ -32,6 +34,7 @@ from edge.sources import SourceError, SourceOptions, open_source
 from edge.track import TrackerOptions
 
 if TYPE_CHECKING:
+    from edge.mqtt import MqttSink
     from edge.serve import LiveServer
     from edge.timing import StageTimer
 
@@ -40,6 +43,7 @@ log = logging.getLogger("edge")
 TRACKER, SOURCE, RECOGNIZER, RUN, MODEL = (TrackerOptions(), SourceOptions(), RecognizerOptions(), RunOptions(),
                                            ModelOptions())
 DETECTOR, BLAZEFACE, SCAN, HAAR = DetectorOptions(), BlazeFaceOptions(), ScanOptions(), HaarOptions()
+MQTT = MqttOptions(host="localhost", topic="fer-edge")
 
 
 def add_model_flags(p: argparse.ArgumentParser) -> None:
@@ -126,6 +130,16 @@ def run_parser() -> argparse.ArgumentParser:
                         "unless given")
     p.add_argument("--token", type=str, default=None,
                    help="--serve: require this token on every request (if unset: $FER_EDGE_TOKEN, else no token)")
+    p.add_argument("--mqtt", type=str, default=None, metavar="[USER@]HOST[:PORT][/TOPIC]",
+                   help="publish each face's emotion, the face count and the device's availability to this MQTT "
+                        "broker; PORT 1883 (8883 with TLS) and TOPIC fer-edge/HOSTNAME unless given; the password "
+                        "and TLS come from $FER_EDGE_MQTT_PASSWORD, $FER_EDGE_MQTT_TLS, $FER_EDGE_MQTT_CAFILE")
+    p.add_argument("--mqtt-rate", type=float, default=MQTT.rate,
+                   help="--mqtt: most messages a second per face (and for the face count) while its emotion stays "
+                        "the same; a change goes out at once")
+    p.add_argument("--mqtt-discovery", action="store_true",
+                   help="--mqtt: announce the device to Home Assistant (retained discovery messages under "
+                        "homeassistant/)")
     return p
 
 
@@ -230,6 +244,7 @@ def cmd_run(argv: list[str]) -> int:
         raise ValueError("--token only applies to --serve")
     if args.append and not args.jsonl:
         raise ValueError("--append only applies to --jsonl")
+    mqtt = _mqtt_options(args)  # before the model loads: a bad target or a missing paho fails at once
     recognizer = Recognizer(RecognizerOptions(
         model=model, smooth=not args.no_smooth, detect_every=args.detect_every, detector=detector,
         tracker=TrackerOptions(smoothing=args.smoothing)))
@@ -248,6 +263,8 @@ def cmd_run(argv: list[str]) -> int:
             sinks.append(_discard_on_failure(on_failure, WindowSink()))
         if args.serve:
             sinks.append(_discard_on_failure(on_failure, _live_server(args, recognizer.timer)))
+        if mqtt is not None:
+            sinks.append(_discard_on_failure(on_failure, _mqtt_sink(mqtt)))
         if args.jsonl:  # last: it creates its file at once
             sinks.append(_discard_on_failure(on_failure, JsonlSink(args.jsonl, append=args.append)))
         on_failure.pop_all()  # all opened: run() owns and closes them from here
@@ -276,6 +293,61 @@ def _live_server(args: argparse.Namespace, timer: StageTimer) -> LiveServer:
     return live
 
 
+def report_parser() -> argparse.ArgumentParser:
+    from edge.report import ReportOptions
+
+    d = ReportOptions()
+    p = command_parser("fer-edge report", "A --jsonl run as one self-contained HTML page: each face's emotions "
+                                          "over time, faces and FPS over time, and the run's summary.")
+    p.add_argument("run", type=Path, help="the run's --jsonl file")
+    p.add_argument("--out", type=Path, default=None, help="the HTML page (default: the run's path with .html)")
+    p.add_argument("--csv", type=Path, default=None, help="also write one row per face per frame here")
+    p.add_argument("--time", type=str, choices=("clock", "frame"), default=d.axis,
+                   help="time axis: clock = seconds since the first frame; frame = frame numbers (for a file "
+                        "processed faster than real time)")
+    p.add_argument("--max-faces", type=int, default=d.max_faces,
+                   help="timelines for at most this many faces, those seen longest")
+    p.add_argument("--points", type=int, default=d.points, help="points per chart line (frames are averaged)")
+    return p
+
+
+def cmd_report(argv: list[str]) -> int:
+    from edge.report import ReportOptions, make_report
+
+    args = report_parser().parse_args(argv)
+    report = make_report(args.run, ReportOptions(out=args.out, csv=args.csv, axis=args.time,
+                                                 max_faces=args.max_faces, points=args.points))
+    if report.truncated:
+        log.warning("%s: the last line was cut off (the run was killed); the report covers the %d complete "
+                    "lines before it", args.run, report.frames)
+    written = " and ".join(str(path) for path in (report.html, report.csv) if path is not None)
+    log.info("wrote %s: %d frames, %d tracked faces, in %.1f s", written, report.frames, report.tracks,
+             report.seconds)
+    return 0
+
+
+def _mqtt_options(args: argparse.Namespace) -> MqttOptions | None:
+    """The --mqtt options (the password and TLS from the environment), after checking paho-mqtt is installed."""
+    from edge.mqtt import mqtt_options, require_paho
+
+    if args.mqtt is None:
+        if args.mqtt_discovery or args.mqtt_rate != MQTT.rate:
+            raise ValueError("--mqtt-rate and --mqtt-discovery only apply to --mqtt")
+        return None
+    options = mqtt_options(args.mqtt, os.environ, rate=args.mqtt_rate, discovery=args.mqtt_discovery)
+    require_paho()
+    return options
+
+
+def _mqtt_sink(options: MqttOptions) -> MqttSink:
+    """The --mqtt sink, connecting in its own thread; logs where it publishes."""
+    from edge.mqtt import MqttSink
+
+    log.info("MQTT: publishing to %s%s", options.address,
+             f" as {options.username}" if options.username else "")
+    return MqttSink(options)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="fer-edge: %(message)s")
@@ -283,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     # errors and say less; OPENCV_LOG_LEVEL=WARNING in the environment brings them back for debugging.
     if "OPENCV_LOG_LEVEL" not in os.environ:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    command = {"info": cmd_info, "bench": cmd_bench}.get(argv[0] if argv else "", None)
+    command = {"info": cmd_info, "bench": cmd_bench, "report": cmd_report}.get(argv[0] if argv else "", None)
     try:
         return command(argv[1:]) if command else cmd_run(argv)
     except (FerEdgeError, ValueError, OSError) as exc:

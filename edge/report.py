@@ -133,7 +133,7 @@ def render_page(stats: RunStats, run_file: RunFile, options: ReportOptions, plt)
     parts = [_summary(stats, run_file, options, len(tracks)),
              "<h2>Over the run</h2>", _img(_overview(stats, options.points, unit, plt))]
     if stats.shares():
-        parts += ["<h2>Dominant emotion, all faces</h2>", _img(_shares_chart(stats.shares(), colours, plt, 2.2))]
+        parts += ["<h2>Dominant emotion, all faces</h2>", _img(_shares_chart(stats.shares(), colours, plt, 1.8))]
     parts.append("<h2>Faces</h2>")
     if not tracks:
         parts.append("<p>No face was found in this run.</p>")
@@ -148,7 +148,8 @@ def render_page(stats: RunStats, run_file: RunFile, options: ReportOptions, plt)
 STYLE = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
          "table{border-collapse:collapse;margin:.5em 0}td,th{padding:.2em .8em;border-bottom:1px solid #ddd;"
          "text-align:left}td.n{text-align:right}img{max-width:100%}.warn{background:#fff3cd;padding:.5em 1em}"
-         "section{margin:1.5em 0;border-top:1px solid #ccc}footer{color:#777;margin-top:3em}")
+         "section{margin:1.5em 0;border-top:1px solid #ccc}footer{color:#777;margin-top:3em}"
+         ".row{display:flex;flex-wrap:wrap;gap:3em}")
 
 
 def _summary(stats: RunStats, run_file: RunFile, options: ReportOptions, shown: int) -> str:
@@ -166,14 +167,14 @@ def _summary(stats: RunStats, run_file: RunFile, options: ReportOptions, shown: 
                       f"<td class=n>{s['p95']:.2f}</td></tr>" for name, s in stats.stage_latency().items())
     warning = (f"<p class=warn>The run's last line was cut off (the run was killed): this report covers the "
                f"{stats.frames:,} complete lines before it.</p>" if run_file.truncated else "")
-    return (f"{warning}<h2>Summary</h2><table>{table}</table><h2>Latency per stage</h2>"
-            f"<table><tr><th>stage</th><th>p50 ms</th><th>p95 ms</th></tr>{latency}</table>")
+    return (f"{warning}<div class=row><div><h2>Summary</h2><table>{table}</table></div><div><h2>Latency per "
+            f"stage</h2><table><tr><th>stage</th><th>p50 ms</th><th>p95 ms</th></tr>{latency}</table></div></div>")
 
 
 def _overview(stats: RunStats, points: int, unit: str, plt) -> bytes:
     at, fps = np.asarray(stats.at), np.asarray(stats.fps)
     measured = ~np.isnan(fps)
-    figure, (faces_axis, fps_axis) = plt.subplots(2, 1, figsize=(10, 4), sharex=True)
+    figure, (faces_axis, fps_axis) = plt.subplots(2, 1, figsize=(10, 3.4), sharex=True)
     faces_axis.plot(*downsample(at, np.asarray(stats.faces_per_frame, float), points, np.inf), color="#333", lw=1)
     faces_axis.set_ylabel("faces per frame")
     faces_axis.set_ylim(bottom=0, top=max(1, max(stats.faces_per_frame)) * 1.1)
