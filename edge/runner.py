@@ -148,10 +148,11 @@ def run(recognizer: Recognizer, source: FrameSource, sinks: Sequence[Sink] = (),
             except _Stop as stop_signal:
                 summary.stopped_by = str(stop_signal)
             summary.dropped = capture.dropped
+            summary.seconds = time.perf_counter() - started  # the frames' time, not the outputs' closing
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
-        summary.seconds = time.perf_counter() - started
+        summary.seconds = summary.seconds or time.perf_counter() - started
     summary.bad_frames, summary.reconnects = source.stats.bad_frames, source.stats.reconnects
     summary.stages = timer.summary()
     for sink in sinks:  # after they closed, so their counts are final
