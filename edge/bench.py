@@ -58,43 +58,45 @@ def invoke_latency(model: ModelOptions, options: BenchOptions) -> dict[str, Any]
 CAPTURE_MODES = ("ahead", "thread", "inline")
 
 
-def pipeline_figures(video: Path, recognizer_options: RecognizerOptions, max_frames: int = 0, passes: int = 1,
+def pipeline_figures(video: Path, configs: list[RecognizerOptions], max_frames: int = 0, passes: int = 1,
                      captures: tuple[str, ...] = ("ahead",)) -> list[dict[str, Any]]:
     """Whole-pipeline FPS, per-stage latency and peak memory on a video file (no display, no drawing).
 
-    One row per capture mode ("ahead": frames read ahead in the capture thread and faces detected one
-    frame ahead in another, "thread": frames read ahead only, "inline": everything in the pipeline's
-    thread). The modes alternate pass by pass, so a shared machine's drift hits them alike;
-    each row's `fps` is the median over its passes (`fps_per_pass` lists them) and its other figures are
-    those of its last pass. The peak resident memory after each pass shows whether memory stays flat.
+    One row per recogniser configuration (a model, with its threads) and capture mode ("ahead": frames
+    read ahead in the capture thread and faces detected one frame ahead in another, "thread": frames
+    read ahead only, "inline": everything in the pipeline's thread). All of them take turns pass by pass,
+    so a shared machine's drift hits them alike; each row's `fps` is the median over its passes
+    (`fps_per_pass` lists them) and its other figures are those of its last pass. The peak resident
+    memory after each pass shows whether memory stays flat.
     """
     if passes < 1:
         raise ValueError(f"passes must be at least 1, got {passes}")
     unknown = set(captures) - set(CAPTURE_MODES)
     if not captures or unknown:
         raise ValueError(f"capture modes are {', '.join(CAPTURE_MODES)}, got {sorted(unknown) or 'none'}")
-    fps: dict[str, list[float]] = {c: [] for c in captures}
-    rss: dict[str, list[float]] = {c: [] for c in captures}
-    last: dict[str, tuple[Recognizer, Any]] = {}
+    turns = [(config, capture) for config in range(len(configs)) for capture in captures]
+    fps: dict[tuple[int, str], list[float]] = {turn: [] for turn in turns}
+    rss: dict[tuple[int, str], list[float]] = {turn: [] for turn in turns}
+    last: dict[tuple[int, str], tuple[Recognizer, Any]] = {}
     for _ in range(passes):
-        for capture in captures:
-            recognizer = Recognizer(recognizer_options)
+        for config, capture in turns:
+            recognizer = Recognizer(configs[config])
             summary = run(recognizer, open_source(SourceOptions(source=str(video))), (),
                           RunOptions(max_frames=max_frames, report_every=0, draw=False,
                                      capture_thread=capture != "inline", detect_thread=capture == "ahead"))
             recognizer.close()
-            fps[capture].append(round(summary.fps, 2))
-            rss[capture].append(round(peak_rss_mb(), 1))
-            last[capture] = recognizer, summary
+            fps[config, capture].append(round(summary.fps, 2))
+            rss[config, capture].append(round(peak_rss_mb(), 1))
+            last[config, capture] = recognizer, summary
     rows = []
-    for capture in captures:
-        recognizer, summary = last[capture]
+    for config, capture in turns:
+        recognizer, summary = last[config, capture]
         rows.append({"video": str(video), "model": str(recognizer.model_path),
-                     "threads": recognizer_options.model.threads, "interpreter": recognizer.classifier.backend,
-                     "capture": capture, **summary.to_dict(), "fps": float(np.median(fps[capture])),
-                     "fps_per_pass": fps[capture],
+                     "threads": configs[config].model.threads, "interpreter": recognizer.classifier.backend,
+                     "capture": capture, **summary.to_dict(), "fps": float(np.median(fps[config, capture])),
+                     "fps_per_pass": fps[config, capture],
                      "face_frame_share": round(summary.frames_with_faces / max(summary.frames, 1), 4),
-                     "peak_rss_mb": rss[capture][-1], "peak_rss_mb_after_pass": rss[capture]})
+                     "peak_rss_mb": rss[config, capture][-1], "peak_rss_mb_after_pass": rss[config, capture]})
     return rows
 
 

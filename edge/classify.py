@@ -10,7 +10,7 @@ import numpy as np
 
 from edge.contract import FER2013_LABELS, InputSpec, normalize, to_model_pixels
 from edge.interpreter import BACKENDS, load_interpreter
-from edge.model_file import ModelFileError, ModelInfo, default_model, read_info, read_tflite, strip_info
+from edge.model_file import PROFILES, ModelFileError, ModelInfo, read_info, read_tflite, shipped_model, strip_info
 from edge.results import Prediction
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,9 @@ class ModelOptions:
     """Which emotion model runs, and how: shared by fer-edge, its benchmark, fer-eval and fer-convert's check."""
 
     path: Path | None = None
-    """A .tflite model (None: the shipped int8 model)."""
+    """A .tflite model (None: the shipped model of `profile`)."""
+    profile: str = "fast"
+    """Which shipped model runs when no path is given: fast or accurate."""
     threads: int = 1
     """Interpreter threads."""
     interpreter: str = "auto"
@@ -36,11 +38,18 @@ class ModelOptions:
             raise ValueError(f"threads must be at least 1, got {self.threads}")
         if self.interpreter not in INTERPRETERS:
             raise ValueError(f"unknown interpreter {self.interpreter!r} (choose from {', '.join(INTERPRETERS)})")
+        if self.profile not in PROFILES:
+            raise ValueError(f"unknown profile {self.profile!r} (choose from {', '.join(PROFILES)})")
 
     @property
     def resolved_path(self) -> Path:
         """The model file that runs."""
-        return Path(self.path) if self.path is not None else default_model()
+        if self.path is not None:
+            return Path(self.path)
+        shipped = shipped_model(PROFILES[self.profile])
+        if not shipped.is_file():
+            raise ModelFileError(f"the {self.profile} profile's model is not installed: no {shipped}")
+        return shipped
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from edge.detect import DETECTORS, DetectorOptions, HaarOptions, ScanOptions
 from edge.errors import FerEdgeError
 from edge.files import write_atomic
 from edge.help_format import command_parser, error_text
-from edge.model_file import default_model
+from edge.model_file import PROFILES, default_model
 from edge.mqtt import MqttOptions
 from edge.pipeline import RecognizerOptions
 from edge.runner import RunOptions
@@ -47,12 +47,23 @@ MQTT = MqttOptions(host="localhost", topic="fer-edge")
 
 
 def add_model_flags(p: argparse.ArgumentParser) -> None:
-    """--threads, --interpreter and --flip: the `ModelOptions` flags, shared by fer-edge and fer-eval."""
+    """--profile, --threads, --interpreter and --flip: the `ModelOptions` flags, shared by fer-edge and fer-eval."""
+    p.add_argument("--profile", type=str, choices=tuple(PROFILES), default=MODEL.profile,
+                   help="the shipped model that runs when no model is given: fast (one compact CNN) or accurate "
+                        "(two layouts averaged inside one file: more accurate, about 3x classification time)")
     p.add_argument("--threads", type=int, default=MODEL.threads, help="interpreter threads")
     p.add_argument("--interpreter", type=str, choices=INTERPRETERS, default=MODEL.interpreter,
                    help="TFLite interpreter package")
     p.add_argument("--flip", action="store_true",
                    help="average each face with its mirror image: more accurate, about 2x classification time")
+
+
+def model_options(args: argparse.Namespace) -> ModelOptions:
+    """The `ModelOptions` of parsed flags; a model file and a profile other than the default conflict."""
+    if args.model is not None and args.profile != MODEL.profile:
+        raise ValueError(f"give a model file or --profile {args.profile}, not both")
+    return ModelOptions(path=args.model, profile=args.profile, threads=args.threads, interpreter=args.interpreter,
+                        flip=args.flip)
 
 
 def add_detector_flags(p: argparse.ArgumentParser) -> None:
@@ -96,7 +107,8 @@ def detector_options(args: argparse.Namespace) -> DetectorOptions:
 
 def run_parser() -> argparse.ArgumentParser:
     p = command_parser("fer-edge", __doc__)
-    p.add_argument("--model", type=Path, default=None, help="a .tflite model (default: the shipped int8 model)")
+    p.add_argument("--model", type=Path, default=None,
+                   help="a .tflite model (default: the shipped model of --profile)")
     p.add_argument("--source", type=str, default=SOURCE.source,
                    help="camera index, picam, video file, image, image folder, or rtsp/http URL")
     p.add_argument("--width", type=int, default=SOURCE.width, help="camera frame width")
@@ -149,7 +161,10 @@ def bench_parser() -> argparse.ArgumentParser:
     d = BenchOptions()
     p = command_parser("fer-edge bench", "Latency of models and of the pipeline.")
     p.add_argument("--models", type=Path, nargs="+", default=None,
-                   help="models to time (default: the shipped int8 and float32 models)")
+                   help="models to time (default: the fast profile's int8 and float32 models)")
+    p.add_argument("--profiles", type=str, nargs="+", choices=tuple(PROFILES), default=None,
+                   help="time the shipped models of these profiles instead (the pipeline runs them side by side, "
+                        "pass by pass)")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts to time")
     p.add_argument("--interpreter", type=str, choices=INTERPRETERS, default="auto", help="interpreter package")
     p.add_argument("--flip", action="store_true", help="time flip-averaged classification (face and mirror)")
@@ -194,8 +209,10 @@ def cmd_bench(argv: list[str]) -> int:
 
     args = bench_parser().parse_args(argv)
     options = BenchOptions(warmup=args.warmup, runs=args.runs)
-    models = args.models or [default_model(), default_model().with_name(
-        default_model().name.replace("_int8", "_float32"))]
+    if args.models and args.profiles:
+        raise ValueError("give --models or --profiles, not both")
+    models = args.models or [ModelOptions(profile=profile).resolved_path for profile in args.profiles or ()] or [
+        default_model(), default_model().with_name(default_model().name.replace("_int8", "_float32"))]
     model_options = [ModelOptions(path=model, threads=threads, interpreter=args.interpreter, flip=args.flip)
                      for model in models for threads in args.threads]
     rows = [invoke_latency(model, options) for model in model_options]
@@ -207,21 +224,20 @@ def cmd_bench(argv: list[str]) -> int:
         figures["detectors"] = detector_latency(args.video, detector_options(args), max_frames=args.max_frames,
                                                 interpreter=args.interpreter)
         print(format_detector_table(figures["detectors"]))
-        figures["pipeline"] = []
-        for model in model_options:
-            rows = pipeline_figures(args.video, RecognizerOptions(model=model, detector=detector_options(args)),
-                                    args.max_frames, args.passes, tuple(args.capture))
-            figures["pipeline"] += rows
-            for row in rows:
-                print(f"pipeline {model.resolved_path.name} threads={model.threads} detector={row['detector']} "
-                      f"capture={row['capture']}: "
-                      f"{row['fps']:.1f} FPS (median of {args.passes}: {row['fps_per_pass']}), faces in "
-                      f"{row['face_frame_share']:.1%} of {row['frames']} frames, peak RSS MiB after each pass "
-                      f"{row['peak_rss_mb_after_pass']}, stages p50 ms: "
-                      + ", ".join(f"{k} {v['p50']:.2f}" for k, v in row["stages_ms"].items()))
-            if len(rows) == 2:
-                print(f"pipeline {model.resolved_path.name} threads={model.threads}: {rows[0]['capture']} / "
-                      f"{rows[1]['capture']} = {rows[0]['fps'] / rows[1]['fps']:.3f}")
+        rows = pipeline_figures(args.video, [RecognizerOptions(model=model, detector=detector_options(args))
+                                             for model in model_options], args.max_frames, args.passes,
+                                tuple(args.capture))
+        figures["pipeline"] = rows
+        for row in rows:
+            print(f"pipeline {Path(row['model']).name} threads={row['threads']} detector={row['detector']} "
+                  f"capture={row['capture']}: "
+                  f"{row['fps']:.1f} FPS (median of {args.passes}: {row['fps_per_pass']}), faces in "
+                  f"{row['face_frame_share']:.1%} of {row['frames']} frames, peak RSS MiB after each pass "
+                  f"{row['peak_rss_mb_after_pass']}, stages p50 ms: "
+                  + ", ".join(f"{k} {v['p50']:.2f}" for k, v in row["stages_ms"].items()))
+        if len(rows) == 2:
+            names = [f"{Path(row['model']).name} {row['threads']}t {row['capture']}" for row in rows]
+            print(f"pipeline, side by side: {names[0]} / {names[1]} = {rows[0]['fps'] / rows[1]['fps']:.3f}")
     if args.json == "-":
         print(json.dumps(figures))
     elif args.json:
@@ -236,7 +252,7 @@ def cmd_run(argv: list[str]) -> int:
 
     args = run_parser().parse_args(argv)
     detector = detector_options(args)
-    model = ModelOptions(path=args.model, threads=args.threads, interpreter=args.interpreter, flip=args.flip)
+    model = model_options(args)
     run_options = RunOptions(max_frames=args.max_frames, loop=args.loop,
                              report_every=0 if args.quiet else args.report_every)
     display = has_display() if args.display is None else args.display

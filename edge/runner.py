@@ -51,6 +51,8 @@ class Summary:
 
     source: str = ""
     detector: str = ""
+    model: str = ""
+    """The emotion model's file name."""
     frames: int = 0
     faces: int = 0
     frames_with_faces: int = 0
@@ -68,7 +70,8 @@ class Summary:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "detector": self.detector, "frames": self.frames, "faces": self.faces,
+        return {"source": self.source, "detector": self.detector, "model": self.model, "frames": self.frames,
+                "faces": self.faces,
                 "frames_with_faces": self.frames_with_faces, "seconds": round(self.seconds, 3),
                 "fps": round(self.fps, 2), "bad_frames": self.bad_frames, "dropped": self.dropped,
                 "reconnects": self.reconnects, "stopped_by": self.stopped_by,
@@ -77,7 +80,7 @@ class Summary:
 
     def format(self) -> str:
         lines = [f"{self.frames} frames, {self.faces} faces ({self.frames_with_faces} frames with a face), "
-                 f"{self.fps:.1f} FPS mean over {self.seconds:.1f} s; detector {self.detector}; "
+                 f"{self.fps:.1f} FPS mean over {self.seconds:.1f} s; detector {self.detector}; model {self.model}; "
                  f"stopped by {self.stopped_by}"]
         if self.bad_frames or self.reconnects or self.dropped:
             lines.append(f"skipped {self.bad_frames} bad frames, dropped {self.dropped} stale frames, "
@@ -103,7 +106,8 @@ def run(recognizer: Recognizer, source: FrameSource, sinks: Sequence[Sink] = (),
     Those are clean ends: every sink is finalised. An error discards what the sinks must not keep, and
     propagates. Either way the capture thread is joined and the source released. Returns the summary.
     """
-    timer, summary = recognizer.timer, Summary(source=source.name, detector=recognizer.detector.name)
+    timer, summary = recognizer.timer, Summary(source=source.name, detector=recognizer.detector.name,
+                                               model=recognizer.model_path.name)
     annotator = Annotator()
     draw = options.draw and any(sink.draws for sink in sinks)
     in_main_thread = threading.current_thread() is threading.main_thread()

@@ -313,3 +313,38 @@ def test_a_bare_model_that_is_not_fer2013_is_refused_in_one_line(tmp_path, capsy
         assert edge_main(argv) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_profiles_pick_the_shipped_models(capsys):
+    from edge.model_file import ModelFileError
+
+    assert ModelOptions().resolved_path == default_model()
+    accurate = default_model().with_name("fer_accurate_int8.tflite")
+    if accurate.is_file():
+        assert ModelOptions(profile="accurate").resolved_path == accurate
+    else:
+        with pytest.raises(ModelFileError, match="the accurate profile's model is not installed"):
+            _ = ModelOptions(profile="accurate").resolved_path
+    with pytest.raises(ValueError, match="unknown profile 'best' \\(choose from fast, accurate\\)"):
+        ModelOptions(profile="best")
+    argv = ["--source", str(SAMPLES / "demo.mp4"), "--headless", "--max-frames", "2"]
+    assert edge_main([*argv, "--profile", "accurate", "--model", str(default_model())]) == 2
+    assert "give a model file or --profile accurate, not both" in capsys.readouterr().err
+
+
+def test_the_summary_and_the_bench_name_the_model(capsys):
+    assert edge_main(["--source", str(SAMPLES / "demo.mp4"), "--headless", "--max-frames", "3"]) == 0
+    assert "detector blazeface; model fer_compact_int8.tflite;" in capsys.readouterr().err
+    assert edge_main(["bench", "--profiles", "fast", "--threads", "1", "--warmup", "1", "--runs", "3"]) == 0
+    table = capsys.readouterr().out
+    assert "| fer_compact_int8.tflite | int8 |" in table and "float32" not in table
+    assert edge_main(["bench", "--profiles", "fast", "--models", str(default_model())]) == 2
+
+
+def test_fer_eval_without_a_model_scores_the_profiles_shipped_model(tiny_kaggle, tmp_path, capsys):
+    from train.cli import eval_main
+
+    out = tmp_path / "eval.json"
+    assert eval_main([str(tiny_kaggle), "--profile", "fast", "--json", str(out)]) == 0
+    assert f"model: {default_model()} (the fast profile)" in capsys.readouterr().out
+    assert json.loads(out.read_text())["model"] == str(default_model())

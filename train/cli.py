@@ -134,13 +134,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def eval_main(argv: list[str] | None = None) -> int:
-    """`fer-eval MODEL DATA [--flip] [--detect] [--json OUT]`: accuracy, macro-F1, per-class metrics,
-    confusion matrix; --flip as fer-edge --flip; --detect scores whole photos through detection."""
-    from edge.classify import ModelOptions
-    from edge.cli import add_detector_flags, add_model_flags, detector_options
+    """`fer-eval [MODEL] DATA [--profile P] [--flip] [--detect] [--json OUT]`: accuracy, macro-F1, per-class
+    metrics, confusion matrix; without MODEL, the shipped model of --profile; --flip as fer-edge --flip;
+    --detect scores whole photos through detection."""
+    from edge.cli import add_detector_flags, add_model_flags, detector_options, model_options
 
     p = command_parser("fer-eval", eval_main.__doc__)
-    p.add_argument("model", type=Path, help="a .keras or .tflite model")
+    p.add_argument("model", type=Path, nargs="?", default=None,
+                   help="a .keras or .tflite model (default: the shipped model of --profile)")
     p.add_argument("data", type=Path, help="Kaggle FER2013 root (evaluates test/), a folder of class folders, "
                    "or fer2013.csv")
     add_model_flags(p)
@@ -155,10 +156,12 @@ def eval_main(argv: list[str] | None = None) -> int:
         from train.evaluate import evaluate_detect, evaluate_model, format_detect
         from train.metrics import format_summary
 
-        model = ModelOptions(path=args.model, threads=args.threads, interpreter=args.interpreter, flip=args.flip)
+        model = model_options(args)
+        path = model.resolved_path
+        print(f"model: {path}" + (f" (the {args.profile} profile)" if args.model is None else ""))
         if args.detect:
-            if args.model.suffix != ".tflite":
-                raise ModelFileError(f"{args.model}: --detect runs the device pipeline: give a .tflite model")
+            if path.suffix != ".tflite":
+                raise ModelFileError(f"{path}: --detect runs the device pipeline: give a .tflite model")
             result = evaluate_detect(model, args.data, detector_options(args))
             print(format_detect(result))
             if args.json:
@@ -170,7 +173,7 @@ def eval_main(argv: list[str] | None = None) -> int:
         if faces.skipped:
             print(f"skipped {len(faces.skipped)} unreadable images, first: {faces.skipped[0]}")
         if args.json:
-            write_atomic(args.json, json.dumps({"model": str(args.model), "flip": args.flip, "results": results,
+            write_atomic(args.json, json.dumps({"model": str(path), "flip": args.flip, "results": results,
                                                 "skipped": len(faces.skipped)}, indent=1))
     except COMMAND_ERRORS as exc:
         return command_failed("fer-eval", exc)
