@@ -137,7 +137,7 @@ def eval_main(argv: list[str] | None = None) -> int:
     """`fer-eval [MODEL] DATA [--profile P] [--flip] [--detect] [--json OUT]`: accuracy, macro-F1, per-class
     metrics, confusion matrix; without MODEL, the shipped model of --profile; --flip as fer-edge --flip;
     --detect scores whole photos through detection."""
-    from edge.cli import add_detector_flags, add_model_flags, detector_options, model_options
+    from edge.flags import add_detector_flags, add_model_flags, detector_options, model_options
 
     p = command_parser("fer-eval", eval_main.__doc__)
     p.add_argument("model", type=Path, nargs="?", default=None,
