@@ -34,9 +34,9 @@ PASSWORD_ENV, USERNAME_ENV = "FER_EDGE_MQTT_PASSWORD", "FER_EDGE_MQTT_USERNAME"
 TLS_ENV, CAFILE_ENV = "FER_EDGE_MQTT_TLS", "FER_EDGE_MQTT_CAFILE"
 PORT, TLS_PORT = 1883, 8883
 RECONNECT_DELAYS = (1, 30)
+"""Seconds between reconnection attempts: the first wait, doubling up to the last."""
 RESERVED = 4
 """Queue places kept for "online", the discovery configs and "offline", which a backlog must not crowd out."""
-"""Seconds between reconnection attempts: the first wait, doubling up to the last."""
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 
