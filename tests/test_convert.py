@@ -39,20 +39,26 @@ def test_metadata_travels_in_the_file(tiny_tflite):
     assert info.training["arch"] == "compact" and info.version
 
 
-def agreement_where_decided(probabilities: np.ndarray, reference: np.ndarray, margin: float = 0.02) -> float:
+def agreement_where_decided(probabilities: np.ndarray, reference: np.ndarray, margin: float = 0.01) -> float:
     """Share of faces given the reference's label, counting only faces whose top two reference
-    probabilities are more than `margin` apart: the tiny model leaves some near-ties, and 8-bit
-    rounding may flip those either way. At least half the faces must count, or the test says nothing."""
+    probabilities are more than `margin` apart (about twice the largest int8 rounding error seen, 0.005):
+    the tiny model leaves near-ties, and 8-bit rounding may flip those either way. How decided the tiny
+    model is varies from run to run (CPU training is not repeatable), so at least 20 faces must count."""
     top_two = np.sort(reference, axis=1)[:, -2:]
     decided = top_two[:, 1] - top_two[:, 0] > margin
-    assert decided.mean() >= 0.5, f"only {decided.sum()} of {len(decided)} faces have a clear top label"
+    assert decided.sum() >= 20, f"only {decided.sum()} of {len(decided)} faces have a clear top label"
     return float((probabilities.argmax(1) == reference.argmax(1))[decided].mean())
 
 
+def all_faces(data, spec) -> np.ndarray:
+    """The tiny data's faces, training and test alike (224): more faces the tiny model is sure of."""
+    return np.concatenate([load_fer2013(data / part, spec).images for part in ("train", "test")])
+
+
 def test_int8_agrees_with_float32(tiny_tflite, tiny_kaggle):
-    faces = load_fer2013(tiny_kaggle / "test", read_info(tiny_tflite["int8"]).input)
-    int8 = Classifier.from_file(tiny_tflite["int8"]).probabilities_of_pixels(faces.images)
-    float32 = Classifier.from_file(tiny_tflite["float32"]).probabilities_of_pixels(faces.images)
+    pixels = all_faces(tiny_kaggle, read_info(tiny_tflite["int8"]).input)
+    int8 = Classifier.from_file(tiny_tflite["int8"]).probabilities_of_pixels(pixels)
+    float32 = Classifier.from_file(tiny_tflite["float32"]).probabilities_of_pixels(pixels)
     assert agreement_where_decided(int8, float32) > 0.95
     assert np.abs(int8 - float32).mean() < 0.05
 
@@ -62,7 +68,7 @@ def test_uint8_io_is_scaled_from_the_tensor(tiny_run, tiny_kaggle, tiny_tflite, 
                                calib_size=21, max_drop=100.0))
     classifier = Classifier.from_file(path)
     assert classifier._input.dtype == np.uint8 and classifier.info.io_dtype == "uint8"
-    pixels = load_fer2013(tiny_kaggle / "test", classifier.info.input).images
+    pixels = all_faces(tiny_kaggle, classifier.info.input)
     reference = Classifier.from_file(tiny_tflite["float32"]).probabilities_of_pixels(pixels)
     assert agreement_where_decided(classifier.probabilities_of_pixels(pixels), reference) > 0.95
 
