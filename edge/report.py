@@ -21,7 +21,7 @@ import numpy as np
 
 import edge
 from edge.errors import FerEdgeError
-from edge.files import AtomicFile, write_atomic
+from edge.files import atomic_path, write_atomic
 from edge.render import hex_colours
 from edge.run_file import RunFile
 from edge.run_stats import AXES, FaceTrack, RunStats, downsample, typical_gap
@@ -95,29 +95,20 @@ def make_report(run: str | Path, options: ReportOptions = ReportOptions()) -> Re
         for result in run_file:
             stats.add(result)
     else:
-        table = AtomicFile(options.csv)
-        try:
-            with table.tmp.open("w", newline="", encoding="utf-8") as handle:
-                rows, header = csv.writer(handle), ["frame", "time", "source", "face", "x", "y", "width", "height",
-                                                    "label", "score"]
-                for result in run_file:
-                    stats.add(result)
-                    for face in result.faces:
-                        if header:  # the label columns are known from the first face
-                            rows.writerow([*header, *stats.labels])
-                            header = []
-                        rows.writerow([result.index, f"{result.time:.3f}", result.source, face.id, *face.box.as_list(),
-                                       face.label, f"{face.score:.4f}",
-                                       *(f"{face.probabilities.get(label, 0.0):.4f}" for label in stats.labels)])
-                if header:
-                    rows.writerow(header)
-        except OSError as exc:
-            table.discard()
-            raise table.error(exc) from exc
-        except BaseException:
-            table.discard()
-            raise
-        table.commit()
+        with atomic_path(options.csv) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
+            rows, header = csv.writer(handle), ["frame", "time", "source", "face", "x", "y", "width", "height",
+                                                "label", "score"]
+            for result in run_file:
+                stats.add(result)
+                for face in result.faces:
+                    if header:  # the label columns are known from the first face
+                        rows.writerow([*header, *stats.labels])
+                        header = []
+                    rows.writerow([result.index, f"{result.time:.3f}", result.source, face.id, *face.box.as_list(),
+                                   face.label, f"{face.score:.4f}",
+                                   *(f"{face.probabilities.get(label, 0.0):.4f}" for label in stats.labels)])
+            if header:
+                rows.writerow(header)
     page = render_page(stats, run_file, options, plt)
     write_atomic(out, page)
     return Report(out, options.csv, stats.frames, len(stats.tracks), run_file.truncated,
