@@ -144,7 +144,7 @@ class Recognizer:
     def stream(self, source: FrameSource, loop: bool = False) -> Iterator[tuple[np.ndarray, FrameResult]]:
         """(frame, result) for every frame of a source, read and detected ahead in threads; the source is
         closed at the end."""
-        with Capture(source, loop=loop) as capture, self.frames(capture) as frames:
+        with self.frames(Capture(source, loop=loop)) as frames:  # closing it closes the capture
             while True:
                 with self.timer.stage("capture"):
                     item = next(frames, None)
