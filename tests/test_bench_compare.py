@@ -245,6 +245,15 @@ def test_the_flip_contender_asks_the_worker_for_flip():
     assert runner.accuracy_key(CONTENDERS["ours-int8-flip-1t"]) != runner.accuracy_key(CONTENDERS["ours-int8-1t"])
 
 
+def test_the_accurate_contender_runs_the_accurate_profiles_file(tmp_path):
+    options = CompareOptions(accurate_model=tmp_path / "accurate.tflite")
+    command = runner.worker_command(CONTENDERS["ours-accurate-1t"], options, "video")
+    assert command[command.index("--model") + 1] == str(tmp_path / "accurate.tflite")
+    assert runner.accuracy_key(CONTENDERS["ours-accurate-1t"]) != runner.accuracy_key(CONTENDERS["ours-int8-1t"])
+    skipped = environment.probe(CONTENDERS["ours-accurate-1t"], options)
+    assert skipped.status == "skipped" and skipped.reason == f"{tmp_path / 'accurate.tflite'}: no such model"
+
+
 def test_without_data_our_accuracy_comes_from_the_metadata_but_never_for_flip(tmp_path):
     plain = ours_measure.accuracy(INT8, tmp_path / "absent")
     assert plain["accuracy"] > 0.5 and plain["source"].startswith("model metadata")

@@ -40,6 +40,7 @@ def parser() -> argparse.ArgumentParser:
                    help=f"what to run, from: {', '.join(CONTENDERS)}")
     p.add_argument("--int8-model", type=Path, default=d.int8_model, help="our int8 model")
     p.add_argument("--float32-model", type=Path, default=d.float32_model, help="our float32 model")
+    p.add_argument("--accurate-model", type=Path, default=d.accurate_model, help="the accurate profile's model")
     p.add_argument("--tutorial-python", type=Path, default=d.tutorial_python,
                    help="python with TensorFlow/Keras for the tutorial loop")
     p.add_argument("--fer-python", type=Path, default=d.fer_python, help="python of the fer environment")
@@ -58,7 +59,8 @@ def options_from(args: argparse.Namespace) -> CompareOptions:
     """The options the arguments ask for; CompareError when they are bad or the video is missing."""
     options = CompareOptions(video=args.video, repeats=args.repeats, frames=args.frames, warmup=args.warmup,
                              contenders=tuple(args.contenders), int8_model=args.int8_model,
-                             float32_model=args.float32_model, tutorial_python=args.tutorial_python,
+                             float32_model=args.float32_model, accurate_model=args.accurate_model,
+                             tutorial_python=args.tutorial_python,
                              fer_python=args.fer_python, data=args.data, accuracy=not args.no_accuracy,
                              out=args.out, chart=args.chart, json_out=args.json, banner=args.banner,
                              timeout=args.timeout)

@@ -24,7 +24,7 @@ class Contender:
     kind: str
     """ours, tutorial or fer."""
     variant: str = ""
-    """ours: int8 or float32."""
+    """ours: int8, float32 or accurate (the accurate profile's int8 file)."""
     threads: int = 1
     """ours: interpreter threads."""
     fer_tflite: bool = True
@@ -39,6 +39,7 @@ CONTENDERS: dict[str, Contender] = {c.name: c for c in (
     Contender("ours-int8-1t", "fer-edge int8, 1 thread", "ours", "int8", 1),
     Contender("ours-int8-2t", "fer-edge int8, 2 threads", "ours", "int8", 2),
     Contender("ours-int8-flip-1t", "fer-edge int8 --flip, 1 thread", "ours", "int8", 1, flip=True),
+    Contender("ours-accurate-1t", "fer-edge --profile accurate, 1 thread", "ours", "accurate", 1),
     Contender("ours-int8-haar-1t", "fer-edge int8 --detector haar, 1 thread", "ours", "int8", 1, detector="haar"),
     Contender("ours-int8-full-1t", "fer-edge int8 --detector blazeface-full, 1 thread", "ours", "int8", 1,
               detector="blazeface-full"),
@@ -65,6 +66,7 @@ class CompareOptions:
     contenders: tuple[str, ...] = tuple(CONTENDERS)
     int8_model: Path = ROOT / "models" / "fer_compact_int8.tflite"
     float32_model: Path = ROOT / "models" / "fer_compact_float32.tflite"
+    accurate_model: Path = ROOT / "models" / "fer_accurate_int8.tflite"
     tutorial_python: Path = Path(sys.executable)
     fer_python: Path = ROOT / ".venv-fer" / "bin" / "python"
     data: Path = ROOT.parent / "shared" / "data" / "fer2013"
@@ -88,8 +90,9 @@ class CompareOptions:
 
 
 def model_of(contender: Contender, options: CompareOptions) -> Path:
-    """Our model file for a contender (the int8 or the float32 one)."""
-    return options.int8_model if contender.variant == "int8" else options.float32_model
+    """Our model file for a contender (the int8 or accurate one; the float32 one otherwise, peers ignore it)."""
+    return {"int8": options.int8_model, "accurate": options.accurate_model}.get(contender.variant,
+                                                                                options.float32_model)
 
 
 @dataclass

@@ -48,7 +48,8 @@ def bars(outcomes: list[Outcome]) -> list[str]:
     a verdict on other machines)."""
     by = {o.contender.name: o for o in outcomes if o.status == "ok" and o.summary}
     ours_runs = [(by[n], what) for n, what in (("ours-int8-1t", "int8, 1 thread"),
-                                                ("ours-int8-flip-1t", "int8 --flip, 1 thread")) if n in by]
+                                                ("ours-int8-flip-1t", "int8 --flip, 1 thread"),
+                                                ("ours-accurate-1t", "accurate profile, 1 thread")) if n in by]
     if not ours_runs:
         return ["- ours-int8-1t did not run: no bars to check."]
     lines = []
