@@ -15,6 +15,14 @@ def test_a_model_averaged_with_itself_scores_as_itself(tiny_run, tiny_kaggle):
     assert rows[0]["validation"] == pytest.approx(report["validation"]["accuracy"])  # fer-train's own split
 
 
+def test_a_tflite_file_scores_as_the_keras_model_it_came_from(tiny_run, tiny_kaggle, tiny_tflite):
+    rows = ee.accuracy_table(tiny_kaggle, [tiny_run / "model.keras", tiny_tflite["float32"]], val_fraction=0.2)
+    keras_row, tflite_row = rows[0], rows[1]
+    assert tflite_row["models"] == [str(tiny_tflite["float32"])]
+    for column in ("validation", "validation flip", "PublicTest", "PublicTest flip"):
+        assert tflite_row[column] == pytest.approx(keras_row[column], abs=0.02)  # float32: the same model
+
+
 def test_bad_model_is_one_line_and_exit_2(tiny_kaggle, tmp_path, capsys):
     assert ee.main([str(tiny_kaggle), str(tmp_path / "absent.keras")]) == 2
     err = capsys.readouterr().err

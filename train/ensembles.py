@@ -1,4 +1,5 @@
-"""Validation and report-split accuracy of trained models and of their averages, plain and flip-averaged.
+"""Validation and report-split accuracy of trained models (.keras, or .tflite files as the device runs
+them) and of their averages, plain and flip-averaged.
 
 The validation split is fer-train's own (the seeded, stratified holdout of Training), so models can be
 compared, and chosen, on it; the report split is printed beside it, never to choose. It measured the
@@ -12,10 +13,11 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+from edge.classify import ModelOptions
 from edge.help_format import command_parser
 from train.cli import add_split_flags
 from train.data import load_fer2013, make_splits
-from train.evaluate import predict_keras
+from train.evaluate import load_for_eval
 from train.extra import COMMAND_ERRORS, command_failed
 
 TOOL = "python -m train.ensembles"
@@ -23,19 +25,18 @@ TOOL = "python -m train.ensembles"
 
 def accuracy_table(data: Path, models: list[Path], report_split: str = "PublicTest", seed: int = 1,
                    val_fraction: float = 0.1) -> list[dict]:
-    """One row per non-empty combination of `models`: accuracies of the mean probabilities."""
-    from train.models import flip_averaged, load_keras
-
-    loaded = [load_keras(path) for path in models]
-    spec = loaded[0][1].input
-    if any(info.input != spec for _, info in loaded):
+    """One row per non-empty combination of `models` (.keras, or .tflite as the device runs them):
+    accuracies of the mean probabilities."""
+    variants = [{flip: load_for_eval(ModelOptions(path=path, flip=flip)) for flip in (False, True)}
+                for path in models]
+    spec = variants[0][False][0].input
+    if any(variant[False][0].input != spec for variant in variants):
         raise ValueError("the models have different input contracts")
     faces = load_fer2013(data, spec)
     splits = make_splits(faces, val_fraction, seed)
     parts = {"validation": splits.val, **({report_split: splits.tests[report_split]}
                                           if report_split in splits.tests else {})}
-    variants = [{False: model, True: flip_averaged(model)} for model, _ in loaded]
-    probabilities = {(i, name, flip): predict_keras(variant[flip], part, spec)
+    probabilities = {(i, name, flip): variant[flip][1](part)
                      for i, variant in enumerate(variants) for name, part in parts.items() for flip in (False, True)}
     rows = []
     for size in range(1, len(models) + 1):
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     """Accuracy of models and of the averages of their predictions on fer-train's validation split."""
     p = command_parser(TOOL, __doc__)
     p.add_argument("data", type=Path, help="FER2013 as fer-train read it (Kaggle root or fer2013.csv)")
-    p.add_argument("models", type=Path, nargs="+", help=".keras models trained with the same input contract")
+    p.add_argument("models", type=Path, nargs="+", help=".keras or .tflite models with the same input contract")
     add_split_flags(p)
     args = p.parse_args(argv)
     try:
