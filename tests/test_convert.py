@@ -262,7 +262,7 @@ def test_several_models_convert_to_one_file_that_averages_them(tiny_run, tiny_ka
     path = tmp_path / "out" / "pair_float32.tflite"
     info = read_info(path)
     members = info.training["ensemble"]
-    assert [m["file"] for m in members] == ["model.keras", "other.keras"]
+    assert [m["file"] for m in members] == [f"{tiny_run.name}/model.keras", f"{tmp_path.name}/other.keras"]
     assert members[0]["training"]["arch"] == "compact" and info.architecture == "compact_w4+compact_w4"
     images = np.random.default_rng(0).integers(0, 256, size=(8, 48, 48, 1), dtype=np.uint8)
     faces = FaceSet(images, np.zeros(8, int), np.array(["t"] * 8))

@@ -159,8 +159,8 @@ def load_keras_matching(path: Path, spec: InputSpec) -> keras.Model:
 
 def ensemble(members: list[tuple[Path, keras.Model, ModelInfo]]) -> tuple[keras.Model, ModelInfo]:
     """One model that averages the members' probabilities, and its metadata: the first member's, with
-    each member's file, layout, training record and accuracy listed. Members must share the input
-    contract and the labels (ModelFileError naming the two files otherwise)."""
+    each member's file (run folder and name), layout, training record and accuracy listed. Members must
+    share the input contract and the labels (ModelFileError naming the two files otherwise)."""
     (first_path, _, first), *_ = members
     for path, _, info in members[1:]:
         if info.input != first.input or list(info.labels) != list(first.labels):
@@ -172,7 +172,7 @@ def ensemble(members: list[tuple[Path, keras.Model, ModelInfo]]) -> tuple[keras.
                for i, (_, model, _) in enumerate(members)]
     name = "ensemble_" + "_".join(model.name for _, model, _ in members)
     averaged = keras.Model(inputs, layers.Average(name="probabilities")(outputs), name=name)
-    listed = [{"file": path.name, "architecture": info.architecture, "training": info.training,
+    listed = [{"file": f"{path.parent.name}/{path.name}", "architecture": info.architecture, "training": info.training,
                "accuracy": info.accuracy} for path, _, info in members]
     return averaged, ModelInfo(labels=list(first.labels), input=first.input, variant="keras",
                                architecture="+".join(info.architecture for _, _, info in members),
