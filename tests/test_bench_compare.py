@@ -245,6 +245,17 @@ def test_the_flip_contender_asks_the_worker_for_flip():
     assert runner.accuracy_key(CONTENDERS["ours-int8-flip-1t"]) != runner.accuracy_key(CONTENDERS["ours-int8-1t"])
 
 
+def test_the_title_names_what_was_compared():
+    options = CompareOptions()
+    host = {"cpu": "x", "board": "", "cores": 2, "arch": "x86_64", "os": "linux", "python": "3.11", "load_1min": 0.1}
+    peers = [_outcome("ours-int8-1t", 110.0, 85.0, 0.64), _outcome("fer", 25.0, 680.0, 0.65)]
+    assert report.format_report(peers, options, "cmd", host, None).startswith(
+        "# Side-by-side benchmark: fer-edge vs the `fer` package\n")
+    profiles = [_outcome("ours-int8-1t", 110.0, 85.0, 0.64), _outcome("ours-accurate-1t", 90.0, 95.0, 0.67)]
+    assert report.format_report(profiles, options, "cmd", host, None).startswith(
+        "# Side-by-side benchmark: fer-edge int8, 1 thread vs fer-edge --profile accurate, 1 thread\n")
+
+
 def test_the_accurate_contender_runs_the_accurate_profiles_file(tmp_path):
     options = CompareOptions(accurate_model=tmp_path / "accurate.tflite")
     command = runner.worker_command(CONTENDERS["ours-accurate-1t"], options, "video")

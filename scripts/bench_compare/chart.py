@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 from edge.files import atomic_path
@@ -28,14 +29,15 @@ def write_chart(outcomes: list[Outcome], path: Path, banner: str = "") -> bool:
               ("peak RSS, MiB (lower is better)", [o.summary["peak_rss_mb"] for o in done][::-1], "{:.0f}"),
               ("PublicTest accuracy, % (tutorial: untrained)",
                [100 * (o.accuracy.get("accuracy") or 0.0) for o in done][::-1], "{:.1f}"))
-    figure, axes = plt.subplots(1, 3, figsize=(15, 0.55 * len(done) + 1.8), sharey=True)
+    heading = textwrap.fill("fer-edge vs alternatives" + (f" - {banner}" if banner else ""), 150)
+    figure, axes = plt.subplots(1, 3, figsize=(15, 0.55 * len(done) + 1.8 + 0.2 * heading.count("\n")), sharey=True)
     for axis, (title, values, fmt) in zip(axes, panels):
         bars = axis.barh(labels, values, color=colours)
         axis.set_title(title, fontsize=10)
         axis.bar_label(bars, labels=[fmt.format(v) if v else "" for v in values], fontsize=8, padding=2)
         axis.margins(x=0.18)
         axis.tick_params(labelsize=8)
-    figure.suptitle("fer-edge vs alternatives" + (f" - {banner}" if banner else ""), fontsize=11)
+    figure.suptitle(heading, fontsize=11)
     figure.tight_layout()
     try:
         make_parent(path)

@@ -138,7 +138,10 @@ def format_report(outcomes: list[Outcome], options: CompareOptions, command: str
     """The whole Markdown document."""
     runs = max((o.summary.get("runs", 0) for o in outcomes if o.summary), default=0)
     frames = max((o.summary.get("frames", 0) for o in outcomes if o.summary), default=0)
-    lines = ["# Side-by-side benchmark: fer-edge vs the tutorial loop vs the `fer` package", ""]
+    kinds = {"ours": "fer-edge", "tutorial": "the tutorial loop", "fer": "the `fer` package"}
+    compared = [name for kind, name in kinds.items() if any(o.contender.kind == kind for o in outcomes)]
+    compared = compared if len(compared) > 1 else [o.contender.label for o in outcomes]
+    lines = [f"# Side-by-side benchmark: {' vs '.join(compared)}", ""]
     if options.banner:
         lines += [f"> **{options.banner}**", ""]
     lines += [f"Generated {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by:", "", "```bash", command,
