@@ -22,8 +22,8 @@ from edge.errors import FerEdgeError
 METADATA_NAME = "fer_edge.json"
 DEFAULT_MODEL_NAME = "fer_compact_int8.tflite"
 PROFILES = {"fast": DEFAULT_MODEL_NAME, "accurate": "fer_accurate_int8.tflite"}
-"""The shipped models by profile: fast (the default: one compact CNN) and accurate (two layouts averaged
-inside one file: more accurate, about 3x the classification time)."""
+"""The shipped models by profile: fast (the default: one compact CNN) and accurate (two layouts and their
+mirror images averaged inside one file: 1.3 points more accurate, about 4x the classification time)."""
 
 
 def shipped_model(name: str = DEFAULT_MODEL_NAME) -> Path:

@@ -34,14 +34,14 @@ def test_shipped_model_is_self_describing():
     assert abs(info.accuracy["PublicTest"] - float_accuracy) < 0.01  # int8 within a point of the Keras model
 
 
-@pytest.mark.parametrize("variant", ["int8", "float32"])
-def test_shipped_models_measure_what_their_metadata_and_card_claim(variant, tmp_path):
+@pytest.mark.parametrize("name", ["fer_compact_int8.tflite", "fer_compact_float32.tflite", "fer_accurate_int8.tflite"])
+def test_shipped_models_measure_what_their_metadata_and_card_claim(name, tmp_path):
     """fer-eval on the real PublicTest reproduces the accuracy stored in each shipped model."""
     from edge.model_file import read_info
     from tests.conftest import need_shared_data
     from train.cli import eval_main
 
-    model = default_model().with_name(default_model().name.replace("int8", variant))
+    model = default_model().with_name(name)
     out = tmp_path / "eval.json"
     assert eval_main([str(model), str(need_shared_data()), "--json", str(out)]) == 0
     result = {r["split"]: r for r in json.loads(out.read_text())["results"]}["PublicTest"]
@@ -316,20 +316,25 @@ def test_a_bare_model_that_is_not_fer2013_is_refused_in_one_line(tmp_path, capsy
 
 
 def test_profiles_pick_the_shipped_models(capsys):
-    from edge.model_file import ModelFileError
-
     assert ModelOptions().resolved_path == default_model()
-    accurate = default_model().with_name("fer_accurate_int8.tflite")
-    if accurate.is_file():
-        assert ModelOptions(profile="accurate").resolved_path == accurate
-    else:
-        with pytest.raises(ModelFileError, match="the accurate profile's model is not installed"):
-            _ = ModelOptions(profile="accurate").resolved_path
+    assert ModelOptions(profile="accurate").resolved_path == default_model().with_name("fer_accurate_int8.tflite")
     with pytest.raises(ValueError, match="unknown profile 'best' \\(choose from fast, accurate\\)"):
         ModelOptions(profile="best")
     argv = ["--source", str(SAMPLES / "demo.mp4"), "--headless", "--max-frames", "2"]
+    assert edge_main([*argv, "--profile", "accurate"]) == 0
+    assert "model fer_accurate_int8.tflite;" in capsys.readouterr().err
     assert edge_main([*argv, "--profile", "accurate", "--model", str(default_model())]) == 2
     assert "give a model file or --profile accurate, not both" in capsys.readouterr().err
+
+
+def test_the_accurate_model_lists_its_members():
+    from edge.model_file import read_info
+
+    info = read_info(default_model().with_name("fer_accurate_int8.tflite"))
+    assert info is not None and info.variant == "int8" and info.labels == read_info(default_model()).labels
+    members = info.training["ensemble"]
+    assert [m["training"]["run"] for m in members] == ["w24_swa01", "swa01_long72"]
+    assert [m["architecture"] for m in members] == ["vgg_w24", "compact_w16"]
 
 
 def test_the_summary_and_the_bench_name_the_model(capsys):
