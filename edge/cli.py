@@ -302,13 +302,23 @@ def _mqtt_sink(options: MqttOptions) -> MqttSink:
     return MqttSink(options)
 
 
+def quiet_opencv() -> None:
+    """Let OpenCV log errors only: through `cv2.utils.logging` (recent releases) or `cv2.setLogLevel` (4.11
+    and older, as pinned with numpy<2 for tflite-runtime, which have no `cv2.utils.logging`)."""
+    opencv_logging = getattr(cv2.utils, "logging", None)
+    if opencv_logging is not None:
+        opencv_logging.setLogLevel(opencv_logging.LOG_LEVEL_ERROR)
+    elif hasattr(cv2, "setLogLevel"):
+        cv2.setLogLevel(2)  # LOG_LEVEL_ERROR
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="fer-edge: %(message)s")
     # OpenCV's own warnings ("[ WARN:0@3.1] global cap.cpp:212 open VIDEOIO...") would precede our one-line
     # errors and say less; OPENCV_LOG_LEVEL=WARNING in the environment brings them back for debugging.
     if "OPENCV_LOG_LEVEL" not in os.environ:
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        quiet_opencv()
     command = {"info": cmd_info, "bench": cmd_bench, "report": cmd_report}.get(argv[0] if argv else "", None)
     try:
         return command(argv[1:]) if command else cmd_run(argv)

@@ -353,3 +353,18 @@ def test_fer_eval_without_a_model_scores_the_profiles_shipped_model(tiny_kaggle,
     assert eval_main([str(tiny_kaggle), "--profile", "fast", "--json", str(out)]) == 0
     assert f"model: {default_model()} (the fast profile)" in capsys.readouterr().out
     assert json.loads(out.read_text())["model"] == str(default_model())
+
+
+def test_opencv_is_told_to_log_errors_only():
+    import cv2
+
+    from edge.cli import quiet_opencv
+
+    opencv_logging = cv2.utils.logging
+    before = opencv_logging.getLogLevel()
+    opencv_logging.setLogLevel(opencv_logging.LOG_LEVEL_WARNING)
+    try:
+        quiet_opencv()
+        assert opencv_logging.getLogLevel() == opencv_logging.LOG_LEVEL_ERROR
+    finally:
+        opencv_logging.setLogLevel(before)
