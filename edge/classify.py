@@ -141,17 +141,19 @@ class Classifier:
             return (raw.astype(np.float32) - out.zero_point) * out.scale
         return raw.astype(np.float32)
 
-    def probabilities_of_pixels(self, pixels: np.ndarray, max_batch: int = 64) -> np.ndarray:
-        """Probabilities (n, classes) for contract pixels (n, height, width, channels), uint8."""
+    def probabilities_of_pixels(self, pixels: np.ndarray, max_batch: int = 64, flip: bool | None = None) -> np.ndarray:
+        """Probabilities (n, classes) for contract pixels (n, height, width, channels), uint8; `flip`
+        overrides the classifier's own flip averaging for this call."""
+        flip = self.flip if flip is None else flip
         tensor = normalize(pixels.astype(np.float32), self.info.input)
-        if self.flip:  # the mirror images go in the same invokes, after the faces
+        if flip:  # the mirror images go in the same invokes, after the faces
             tensor = np.concatenate([tensor, tensor[:, :, ::-1]])
         step = max_batch if self.batchable else 1
         parts = [self._invoke(tensor[i:i + step]) for i in range(0, len(tensor), step)]
         if not parts:
             return np.zeros((0, len(self.labels)), np.float32)
         probabilities = np.clip(np.concatenate(parts), 0.0, None)
-        if self.flip:
+        if flip:
             probabilities = (probabilities[:len(pixels)] + probabilities[len(pixels):]) / 2
         return probabilities / np.maximum(probabilities.sum(axis=1, keepdims=True), 1e-12)
 

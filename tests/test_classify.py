@@ -36,6 +36,15 @@ def test_flip_averages_each_face_with_its_mirror(tiny_tflite):
     assert not np.allclose(plain.probabilities_of_pixels(pixels), expected, atol=1e-3)  # the mirror matters
 
 
+def test_flip_can_be_chosen_per_call(tiny_tflite):
+    plain = Classifier.from_file(tiny_tflite["int8"])
+    flipped = Classifier.from_file(tiny_tflite["int8"], flip=True)
+    pixels = np.random.default_rng(1).integers(0, 255, (3, *plain.info.input.shape), dtype=np.uint8)
+    same = np.testing.assert_array_equal
+    same(plain.probabilities_of_pixels(pixels, flip=True), flipped.probabilities_of_pixels(pixels))
+    same(flipped.probabilities_of_pixels(pixels, flip=False), plain.probabilities_of_pixels(pixels))
+
+
 @pytest.mark.parametrize("content, message", [(b"", "not a TFLite model"), (b"PK\x03\x04junkjunk", "not a TFLite")])
 def test_not_a_tflite_model(tmp_path, content, message):
     path = tmp_path / "m.tflite"

@@ -1,5 +1,6 @@
 """train.ensembles: accuracies of models and their averages on fer-train's validation split."""
 
+import numpy as np
 import pytest
 
 from train import ensembles as ee
@@ -21,6 +22,23 @@ def test_a_tflite_file_scores_as_the_keras_model_it_came_from(tiny_run, tiny_kag
     assert tflite_row["models"] == [str(tiny_tflite["float32"])]
     for column in ("validation", "validation flip", "PublicTest", "PublicTest flip"):
         assert tflite_row[column] == pytest.approx(keras_row[column], abs=0.02)  # float32: the same model
+
+
+def test_one_load_gives_plain_and_flip_averaged_probabilities(tiny_run, tiny_kaggle):
+    from edge.classify import ModelOptions
+    from train.data import load_fer2013
+    from train.evaluate import load_for_eval, predict_keras
+    from train.models import flip_averaged, load_keras
+
+    model, info = load_keras(tiny_run / "model.keras")
+    faces = load_fer2013(tiny_kaggle, info.input)
+    _, probabilities_of = load_for_eval(ModelOptions(path=tiny_run / "model.keras"))
+    np.testing.assert_allclose(probabilities_of(faces, False), predict_keras(model, faces, info.input), atol=1e-6)
+    flipped = predict_keras(flip_averaged(model), faces, info.input)
+    np.testing.assert_allclose(probabilities_of(faces, True), flipped, atol=1e-6)
+    assert not np.allclose(probabilities_of(faces, False), flipped, atol=1e-4)  # the mirror matters
+    _, flip_default = load_for_eval(ModelOptions(path=tiny_run / "model.keras", flip=True))
+    np.testing.assert_allclose(flip_default(faces), flipped, atol=1e-6)
 
 
 def test_bad_model_is_one_line_and_exit_2(tiny_kaggle, tmp_path, capsys):

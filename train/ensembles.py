@@ -27,17 +27,17 @@ def accuracy_table(data: Path, models: list[Path], report_split: str = "PublicTe
                    val_fraction: float = 0.1) -> list[dict]:
     """One row per non-empty combination of `models` (.keras, or .tflite as the device runs them):
     accuracies of the mean probabilities."""
-    variants = [{flip: load_for_eval(ModelOptions(path=path, flip=flip)) for flip in (False, True)}
-                for path in models]
-    spec = variants[0][False][0].input
-    if any(variant[False][0].input != spec for variant in variants):
+    loaded = [load_for_eval(ModelOptions(path=path)) for path in models]
+    spec = loaded[0][0].input
+    if any(info.input != spec for info, _ in loaded):
         raise ValueError("the models have different input contracts")
     faces = load_fer2013(data, spec)
     splits = make_splits(faces, val_fraction, seed)
     parts = {"validation": splits.val, **({report_split: splits.tests[report_split]}
                                           if report_split in splits.tests else {})}
-    probabilities = {(i, name, flip): variant[flip][1](part)
-                     for i, variant in enumerate(variants) for name, part in parts.items() for flip in (False, True)}
+    probabilities = {(i, name, flip): probabilities_of(part, flip)
+                     for i, (_, probabilities_of) in enumerate(loaded) for name, part in parts.items()
+                     for flip in (False, True)}
     rows = []
     for size in range(1, len(models) + 1):
         for combo in itertools.combinations(range(len(models)), size):

@@ -34,21 +34,22 @@ def report_splits(faces: FaceSet) -> dict[str, FaceSet]:
 
 def load_for_eval(model: ModelOptions):
     """(info, function from FaceSet to probabilities) for a .keras or .tflite model; `model.flip` averages
-    each face with its mirror image (threads and interpreter apply to .tflite models)."""
+    each face with its mirror image, and the function's `flip` argument overrides it per call, so one
+    load gives both (threads and interpreter apply to .tflite models)."""
     from edge.model_file import ModelFileError
 
-    model_path, flip = model.resolved_path, model.flip
+    model_path = model.resolved_path
     if model_path.suffix == ".tflite":
         from edge.classify import Classifier
 
         classifier = Classifier.from_options(model)
-        return classifier.info, lambda part: classifier.probabilities_of_pixels(part.images)
+        return classifier.info, lambda part, flip=model.flip: classifier.probabilities_of_pixels(part.images, flip=flip)
     if model_path.suffix == ".keras":
         from train.models import flip_averaged, load_keras
 
-        model, info = load_keras(model_path)
-        model = flip_averaged(model) if flip else model
-        return info, lambda part: predict_keras(model, part, info.input)
+        plain, info = load_keras(model_path)
+        both = {False: plain, True: flip_averaged(plain)}
+        return info, lambda part, flip=model.flip: predict_keras(both[flip], part, info.input)
     raise ModelFileError(f"{model_path}: expected a .keras or .tflite model")
 
 
