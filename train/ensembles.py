@@ -1,17 +1,25 @@
 """Validation and report-split accuracy of trained models (.keras, or .tflite files as the device runs
 them) and of their averages, plain and flip-averaged.
 
+With `--shifts`, each face is also classified moved by a few pixels (edge pixels repeated into the
+gap) and the views' probabilities are averaged: test-time views measured on validation.
+
 The validation split is fer-train's own (the seeded, stratified holdout of Training), so models can be
 compared, and chosen, on it; the report split is printed beside it, never to choose. It measured the
 two-model averages in models/EXPERIMENTS.md.
 
   python -m train.ensembles ../shared/data/fer2013 runs/a/model.keras runs/b/model.keras
+  python -m train.ensembles ../shared/data/fer2013 runs/a/model.keras --shifts 0:0,0:1,0:-1
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import itertools
 from pathlib import Path
+
+import numpy as np
 
 from edge.classify import ModelOptions
 from edge.help_format import command_parser
@@ -23,10 +31,34 @@ from train.extra import COMMAND_ERRORS, command_failed
 TOOL = "python -m train.ensembles"
 
 
+Shift = tuple[int, int]
+
+
+def shifted(images: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """Faces (n, height, width[, channels]) moved dx pixels right and dy down; the edge pixels fill the gap."""
+    if not (dx or dy):
+        return images
+    height, width = images.shape[1:3]
+    px, py = abs(dx), abs(dy)
+    padded = np.pad(images, [(0, 0), (py, py), (px, px)] + [(0, 0)] * (images.ndim - 3), mode="edge")
+    return padded[:, py - dy:py - dy + height, px - dx:px - dx + width]
+
+
+def shifts_flag(value: str) -> tuple[Shift, ...]:
+    """--shifts: views as DX:DY pairs separated by commas, such as 0:0,1:0,-1:0."""
+    try:
+        views = tuple((int(dx), int(dy)) for dx, dy in (view.split(":") for view in value.split(",")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected DX:DY pairs separated by commas, got {value!r}") from None
+    if any(max(abs(dx), abs(dy)) > 8 for dx, dy in views):
+        raise argparse.ArgumentTypeError(f"shifts are at most 8 pixels, got {value!r}")
+    return views
+
+
 def accuracy_table(data: Path, models: list[Path], report_split: str = "PublicTest", seed: int = 1,
-                   val_fraction: float = 0.1) -> list[dict]:
+                   val_fraction: float = 0.1, shifts: tuple[Shift, ...] = ((0, 0),)) -> list[dict]:
     """One row per non-empty combination of `models` (.keras, or .tflite as the device runs them):
-    accuracies of the mean probabilities."""
+    accuracies of the mean probabilities, over the `shifts` views of each face."""
     loaded = [load_for_eval(ModelOptions(path=path)) for path in models]
     spec = loaded[0][0].input
     if any(info.input != spec for info, _ in loaded):
@@ -35,9 +67,10 @@ def accuracy_table(data: Path, models: list[Path], report_split: str = "PublicTe
     splits = make_splits(faces, val_fraction, seed)
     parts = {"validation": splits.val, **({report_split: splits.tests[report_split]}
                                           if report_split in splits.tests else {})}
-    probabilities = {(i, name, flip): probabilities_of(part, flip)
-                     for i, (_, probabilities_of) in enumerate(loaded) for name, part in parts.items()
-                     for flip in (False, True)}
+    views = {name: [dataclasses.replace(part, images=shifted(part.images, dx, dy)) for dx, dy in shifts]
+             for name, part in parts.items()}
+    probabilities = {(i, name, flip): np.mean([probabilities_of(view, flip) for view in views[name]], axis=0)
+                     for i, (_, probabilities_of) in enumerate(loaded) for name in parts for flip in (False, True)}
     rows = []
     for size in range(1, len(models) + 1):
         for combo in itertools.combinations(range(len(models)), size):
@@ -65,12 +98,19 @@ def main(argv: list[str] | None = None) -> int:
     p = command_parser(TOOL, __doc__)
     p.add_argument("data", type=Path, help="FER2013 as fer-train read it (Kaggle root or fer2013.csv)")
     p.add_argument("models", type=Path, nargs="+", help=".keras or .tflite models with the same input contract")
+    p.add_argument("--shifts", type=shifts_flag, default=((0, 0),), metavar="DX:DY,...",
+                   help="views of each face, moved DX pixels right and DY down, probabilities averaged "
+                        "(default: 0:0, the face as it is; write --shifts=-1:0,... when the first is negative)")
     add_split_flags(p)
     args = p.parse_args(argv)
     try:
-        rows = accuracy_table(args.data, args.models, seed=args.seed, val_fraction=args.val_fraction)
+        rows = accuracy_table(args.data, args.models, seed=args.seed, val_fraction=args.val_fraction,
+                              shifts=args.shifts)
     except COMMAND_ERRORS as exc:
         return command_failed(TOOL, exc)
+    if args.shifts != ((0, 0),):
+        print(f"views: each face at shifts {', '.join(f'{dx}:{dy}' for dx, dy in args.shifts)}"
+              " (and the mirror image of each in the flip columns)")
     print(format_table(rows))
     return 0
 
