@@ -63,8 +63,6 @@ class RunStats:
     stages: dict[str, list[float]] = field(default_factory=dict)
     """Milliseconds per stage, one entry per frame that timed it."""
     tracks: dict[int, FaceTrack] = field(default_factory=dict)
-    labels_seen: Counter = field(default_factory=Counter)
-    """Face-frames per dominant emotion, over every face."""
 
     def __post_init__(self) -> None:
         if self.axis not in AXES:
@@ -99,7 +97,6 @@ class RunStats:
             track.at.append(at)
             track.probabilities.append([face.probabilities.get(label, 0.0) for label in self.labels])
             track.labels[face.label] += 1
-            self.labels_seen[face.label] += 1
 
     @property
     def seconds(self) -> float:
@@ -128,8 +125,9 @@ class RunStats:
 
     def shares(self) -> dict[str, float]:
         """Share of all face-frames per dominant emotion, largest first."""
-        total = sum(self.labels_seen.values())
-        return {label: count / total for label, count in self.labels_seen.most_common()} if total else {}
+        seen = sum((track.labels for track in self.tracks.values()), Counter())
+        total = sum(seen.values())
+        return {label: count / total for label, count in seen.most_common()} if total else {}
 
     def longest_tracks(self, count: int) -> list[FaceTrack]:
         """The `count` faces seen in the most frames, in order of first appearance."""

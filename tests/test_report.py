@@ -145,4 +145,7 @@ def test_run_stats_count_each_faces_frames_and_dominant_shares(tmp_path):
     assert face1.frames == 300 - 6 and face2.frames == 100 - 2
     assert face2.shares() == {"sad": 1.0}
     assert set(face1.shares()) == {"neutral", "happy"} and stats.at[-1] == 299.0
+    every = stats.shares()  # over every face's frames: face 1's 294 and face 2's 98
+    assert sum(every.values()) == pytest.approx(1.0) and every["sad"] == pytest.approx(98 / 392)
+    assert list(every)[0] in {"neutral", "happy"} and set(every) == {"neutral", "happy", "sad"}
     assert stats.frames_with_faces == 294 and stats.labels[0] == "angry"
