@@ -71,7 +71,7 @@ def test_shift_views_are_averaged(tiny_run, tiny_kaggle):
 
 
 @pytest.mark.parametrize("value", ["1", "1:x", "0:9", ""])
-def test_bad_shifts_are_one_line_and_exit_2(tiny_kaggle, tmp_path, capsys, value):
+def test_bad_shifts_exit_2_naming_the_flag(tiny_kaggle, tmp_path, capsys, value):
     with pytest.raises(SystemExit) as exit_:
         ee.main([str(tiny_kaggle), str(tmp_path / "m.keras"), f"--shifts={value}"])
     assert exit_.value.code == 2
