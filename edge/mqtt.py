@@ -223,9 +223,9 @@ class MqttSink(Sink):
             client.tls_set(ca_certs=options.cafile)
         client.reconnect_delay_set(*RECONNECT_DELAYS)
         client.max_queued_messages_set(options.max_queued + RESERVED)
+        self._client = client  # before the loop starts: on a slow machine it connects before loop_start returns
         client.connect_async(options.host, options.port, keepalive=options.keepalive)
         client.loop_start()
-        self._client = client
 
     def write(self, frame: np.ndarray | None, result: FrameResult) -> None:
         now, base = time.monotonic(), self.options.topic

@@ -146,6 +146,28 @@ def stop_device(device: subprocess.Popen, how: signal.Signals = signal.SIGTERM) 
         raise
 
 
+def test_the_connection_may_come_up_before_the_sink_is_built(broker, monkeypatch):
+    """On a slow machine paho's thread connects, and calls back, before MqttSink's constructor returns."""
+    from paho.mqtt import client as paho
+
+    start = paho.Client.loop_start
+
+    def start_and_let_it_connect(client):
+        started = start(client)
+        assert wait_until(client.is_connected, 5)
+        time.sleep(0.5)  # the connection callback runs right after the state changes
+        return started
+
+    everything = Subscriber(broker.port, "#")
+    monkeypatch.setattr(paho.Client, "loop_start", start_and_let_it_connect)
+    sink = MqttSink(MqttOptions(host="127.0.0.1", port=broker.port, topic="fertest/early"))
+    try:
+        assert wait_until(lambda: everything.payloads("fertest/early/availability") == ["online"], 5)
+    finally:
+        sink.close()
+        everything.close()
+
+
 def test_a_run_publishes_each_face_and_the_count_at_the_rate_limit(broker):
     from edge.pipeline import Recognizer
     from edge.runner import RunOptions, run
