@@ -11,6 +11,7 @@ from pathlib import Path
 from convert.export import ConvertOptions, check_targets, run
 from convert.quantize import IO_TYPES, VARIANTS
 from edge.help_format import command_parser
+from train.cli import shifts_flag
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-drop", type=float, default=d.max_drop, help="largest allowed accuracy drop, points")
     p.add_argument("--flip-average", action="store_true",
                    help="average each face with its mirror image inside the model (about 2x invoke time)")
+    p.add_argument("--shifts", type=shifts_flag, default=d.shifts, metavar="DX:DY,...",
+                   help="average over copies of each face moved DX pixels right and DY down, inside the model "
+                        "(about one invoke per copy; with --flip-average, each copy and its mirror image; "
+                        "default: 0:0, the face as it is)")
     return p
 
 
@@ -62,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                                  io=args.io, out_dir=args.out_dir, force=args.force, name=args.name,
                                  calib_size=args.calib_size,
                                  seed=args.seed, split=args.split, max_drop=args.max_drop,
-                                 flip_average=args.flip_average)
+                                 flip_average=args.flip_average, shifts=args.shifts)
         if args.verbose:
             run(options)
         else:

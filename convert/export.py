@@ -43,6 +43,9 @@ class ConvertOptions:
     """Fail when a converted model's accuracy is more than this many points below the Keras model."""
     flip_average: bool = False
     """Average each face's probabilities with its mirror image's, inside the model (about 2x invoke)."""
+    shifts: tuple[tuple[int, int], ...] = ((0, 0),)
+    """Average over copies of each face moved (DX, DY) pixels, inside the model (about 1 invoke per view;
+    with flip_average, each copy and its mirror image)."""
 
     def __post_init__(self) -> None:
         bad = [v for v in self.variants if v not in VARIANTS]
@@ -52,6 +55,8 @@ class ConvertOptions:
             raise ValueError(f"unknown I/O type {self.io!r} (choose from {', '.join(IO_TYPES)})")
         if self.calib_size < 10:
             raise ValueError(f"calib_size must be at least 10, got {self.calib_size}")
+        if not self.shifts or len(set(self.shifts)) != len(self.shifts):
+            raise ValueError(f"shifts must be distinct (DX, DY) pairs, got {self.shifts}")
 
     def targets(self) -> list[Path]:
         """The files this run writes."""
@@ -88,7 +93,7 @@ def run(options: ConvertOptions, say: Callable[[str], None] = print) -> list[Pat
     from edge.model_file import with_info
     from train.data import load_fer2013
     from train.evaluate import predict_keras
-    from train.models import ensemble, flip_averaged, load_keras
+    from train.models import ensemble, flip_averaged, load_keras, views_averaged
 
     check_targets(options)
     if keras.backend.backend() != "tensorflow":
@@ -97,7 +102,12 @@ def run(options: ConvertOptions, say: Callable[[str], None] = print) -> list[Pat
     model, info = load_keras(options.model)
     if options.members:
         model, info = ensemble([(options.model, model, info), *((path, *load_keras(path)) for path in options.members)])
-    if options.flip_average:
+    if options.shifts != ((0, 0),):
+        model = views_averaged(model, options.shifts, options.flip_average)
+        shifts = [list(shift) for shift in options.shifts]
+        info = replace(info, architecture=model.name, training={
+            **info.training, "shifts": shifts, "flip_average": options.flip_average})
+    elif options.flip_average:
         model = flip_averaged(model)
         info = replace(info, architecture=model.name, training={**info.training, "flip_average": True})
     faces = load_fer2013(options.data, info.input)

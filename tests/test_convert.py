@@ -155,6 +155,45 @@ def test_flip_average_converts_to_int8(tiny_run, tiny_kaggle, tmp_path):
     assert Classifier.from_file(path).probabilities_of_pixels(np.zeros((2, 48, 48, 1), np.uint8)).shape == (2, 7)
 
 
+def test_views_averaged_model_is_the_mean_over_the_moved_faces(tiny_run):
+    from edge.contract import InputSpec
+    from train.data import FaceSet
+    from train.ensembles import shifted
+    from train.evaluate import predict_keras
+    from train.models import load_keras, views_averaged
+
+    model, _ = load_keras(tiny_run / "model.keras")
+    images = np.random.default_rng(1).integers(0, 256, size=(6, 48, 48, 1), dtype=np.uint8)
+    shifts = ((0, 0), (1, 0), (0, -2), (-1, 1))
+    face_set = lambda x: FaceSet(x, np.zeros(len(x), int), np.array(["t"] * len(x)))  # noqa: E731
+    expected = np.mean([predict_keras(model, face_set(shifted(images, dx, dy)), InputSpec()) for dx, dy in shifts], 0)
+    np.testing.assert_allclose(predict_keras(views_averaged(model, shifts), face_set(images), InputSpec()), expected,
+                               atol=1e-6)
+    assert not np.allclose(predict_keras(model, face_set(images), InputSpec()), expected, atol=1e-4)  # moves matter
+    with_mirrors = np.mean([predict_keras(model, face_set(view), InputSpec()) for dx, dy in shifts
+                            for view in (shifted(images, dx, dy), shifted(images, dx, dy)[:, :, ::-1])], 0)
+    np.testing.assert_allclose(predict_keras(views_averaged(model, shifts, flip=True), face_set(images), InputSpec()),
+                               with_mirrors, atol=1e-6)
+
+
+def test_shifts_convert_to_int8_and_are_recorded(tiny_run, tiny_kaggle, tmp_path):
+    path, = run(ConvertOptions(model=tiny_run / "model.keras", data=tiny_kaggle, out_dir=tmp_path,
+                               calib_size=21, max_drop=100.0, flip_average=True, shifts=((0, 0), (0, 1), (0, -1))))
+    info = read_info(path)
+    assert info.training["shifts"] == [[0, 0], [0, 1], [0, -1]] and info.training["flip_average"]
+    assert info.architecture.endswith("_views6")  # 3 places, each with its mirror image
+    assert Classifier.from_file(path).probabilities_of_pixels(np.zeros((2, 48, 48, 1), np.uint8)).shape == (2, 7)
+
+
+@pytest.mark.parametrize("value", ["0:0,0:0", "0:9", "a"])
+def test_bad_shifts_are_refused_before_any_work(tiny_run, tiny_kaggle, tmp_path, capsys, value):
+    with pytest.raises(SystemExit) as exit_:
+        convert_main([str(tiny_run / "model.keras"), "--data", str(tiny_kaggle), "--out-dir", str(tmp_path),
+                      f"--shifts={value}"])
+    assert exit_.value.code == 2 and "argument --shifts" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
 def test_fer_eval_flip_agrees_between_keras_and_tflite(tiny_run, tiny_tflite, tiny_kaggle, tmp_path):
     """Two independent mirror paths: the flip-averaged Keras graph and the edge classifier's mirror invoke."""
     from train.cli import eval_main

@@ -27,6 +27,19 @@ def add_split_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-fraction", type=float, default=DEFAULTS.val_fraction, help="fer-train's --val-fraction")
 
 
+def shifts_flag(value: str) -> tuple[tuple[int, int], ...]:
+    """--shifts: views as DX:DY pairs separated by commas, such as 0:0,1:0,-1:0."""
+    try:
+        views = tuple((int(dx), int(dy)) for dx, dy in (view.split(":") for view in value.split(",")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected DX:DY pairs separated by commas, got {value!r}") from None
+    if any(max(abs(dx), abs(dy)) > 8 for dx, dy in views):
+        raise argparse.ArgumentTypeError(f"shifts are at most 8 pixels, got {value!r}")
+    if len(set(views)) != len(views):
+        raise argparse.ArgumentTypeError(f"each shift once, got {value!r}")
+    return views
+
+
 def weights_flag(value: str) -> str | None:
     """--weights: "none" is no weights (None)."""
     return None if value == "none" else value

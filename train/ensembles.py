@@ -14,7 +14,6 @@ two-model averages in models/EXPERIMENTS.md.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import itertools
 from pathlib import Path
@@ -23,7 +22,7 @@ import numpy as np
 
 from edge.classify import ModelOptions
 from edge.help_format import command_parser
-from train.cli import add_split_flags
+from train.cli import add_split_flags, shifts_flag
 from train.data import load_fer2013, make_splits
 from train.evaluate import load_for_eval
 from train.extra import COMMAND_ERRORS, command_failed
@@ -42,17 +41,6 @@ def shifted(images: np.ndarray, dx: int, dy: int) -> np.ndarray:
     px, py = abs(dx), abs(dy)
     padded = np.pad(images, [(0, 0), (py, py), (px, px)] + [(0, 0)] * (images.ndim - 3), mode="edge")
     return padded[:, py - dy:py - dy + height, px - dx:px - dx + width]
-
-
-def shifts_flag(value: str) -> tuple[Shift, ...]:
-    """--shifts: views as DX:DY pairs separated by commas, such as 0:0,1:0,-1:0."""
-    try:
-        views = tuple((int(dx), int(dy)) for dx, dy in (view.split(":") for view in value.split(",")))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected DX:DY pairs separated by commas, got {value!r}") from None
-    if any(max(abs(dx), abs(dy)) > 8 for dx, dy in views):
-        raise argparse.ArgumentTypeError(f"shifts are at most 8 pixels, got {value!r}")
-    return views
 
 
 def accuracy_table(data: Path, models: list[Path], report_split: str = "PublicTest", seed: int = 1,

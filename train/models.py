@@ -179,6 +179,47 @@ def ensemble(members: list[tuple[Path, keras.Model, ModelInfo]]) -> tuple[keras.
                                training={"ensemble": listed})
 
 
+def shift_matrix(size: int, offset: int) -> np.ndarray:
+    """(size, size) 0/1 matrix that moves a row of pixels `offset` places along it, repeating the edge
+    pixel into the gap: out[j] = in[clip(j - offset)] (the matrix multiplies from the right)."""
+    matrix = np.zeros((size, size), dtype="float32")
+    matrix[np.clip(np.arange(size) - offset, 0, size - 1), np.arange(size)] = 1.0
+    return matrix
+
+
+def _moved(x, matrix: np.ndarray, axis: str, name: str):
+    """x (n, height, width, channels) multiplied by a fixed 0/1 matrix along the width or the height."""
+    order = (1, 3, 2) if axis == "width" else (3, 2, 1)
+    dense = layers.Dense(matrix.shape[0], use_bias=False, trainable=False, name=name)
+    moved = layers.Permute(order)(dense(layers.Permute(order)(x)))
+    dense.set_weights([matrix])
+    return moved
+
+
+def views_averaged(model: keras.Model, shifts: tuple[tuple[int, int], ...], flip: bool = False) -> keras.Model:
+    """The model averaged over copies of the face moved DX pixels right and DY down, for each (DX, DY) in
+    `shifts`, the edge pixels repeated into the gap, and with `flip` over the mirror image of each copy
+    (test-time views in the graph). Each move is a fixed 0/1 matrix (Dense layers, as in `flip_averaged`),
+    and the views go through the model as one batch, so its weights are stored once; it converts to int8
+    and costs about one invoke per view."""
+    height, width, channels = model.input_shape[1:]
+    classes = model.output_shape[-1]
+    inputs = keras.Input(shape=(height, width, channels), name="face")
+    views = []
+    for i, (dx, dy) in enumerate(shifts):
+        x = _moved(inputs, shift_matrix(width, dx), "width", f"shift{i}_x") if dx else inputs
+        x = _moved(x, shift_matrix(height, dy), "height", f"shift{i}_y") if dy else x
+        views.append(x)
+        if flip:
+            views.append(_moved(x, np.eye(width, dtype="float32")[::-1], "width", f"mirror{i}"))
+    count = len(views)
+    stacked = layers.Concatenate(axis=1)([layers.Reshape((1, height, width, channels))(v) for v in views])
+    batch = layers.Lambda(lambda t: keras.ops.reshape(t, (-1, height, width, channels)), name="views_as_batch")(stacked)
+    per_face = layers.Lambda(lambda t: keras.ops.mean(keras.ops.reshape(t, (-1, count, classes)), axis=1),
+                             name="probabilities")(model(batch))
+    return keras.Model(inputs, per_face, name=f"{model.name}_views{count}")
+
+
 def flip_averaged(model: keras.Model) -> keras.Model:
     """The model averaged over the face and its mirror image (test-time flip averaging in the graph).
 
