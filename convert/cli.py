@@ -43,7 +43,7 @@ def parser() -> argparse.ArgumentParser:
                    help="average each face with its mirror image inside the model (about 2x invoke time)")
     p.add_argument("--shifts", type=shifts_flag, default=d.shifts, metavar="DX:DY,...",
                    help="average over copies of each face moved DX pixels right and DY down, inside the model "
-                        "(about one invoke per copy; with --flip-average, each copy and its mirror image; "
+                        "(more than one invoke per copy; with --flip-average, each copy and its mirror image; "
                         "default: 0:0, the face as it is)")
     return p
 

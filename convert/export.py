@@ -44,8 +44,8 @@ class ConvertOptions:
     flip_average: bool = False
     """Average each face's probabilities with its mirror image's, inside the model (about 2x invoke)."""
     shifts: tuple[tuple[int, int], ...] = ((0, 0),)
-    """Average over copies of each face moved (DX, DY) pixels, inside the model (about 1 invoke per view;
-    with flip_average, each copy and its mirror image)."""
+    """Average over copies of each face moved (DX, DY) pixels, inside the model (more than one invoke per
+    copy; with flip_average, each copy and its mirror image)."""
 
     def __post_init__(self) -> None:
         bad = [v for v in self.variants if v not in VARIANTS]
