@@ -187,6 +187,11 @@ def shift_matrix(size: int, offset: int) -> np.ndarray:
     return matrix
 
 
+def mirror_matrix(size: int) -> np.ndarray:
+    """(size, size) 0/1 matrix that reverses a row of pixels (the mirror image, multiplying from the right)."""
+    return np.eye(size, dtype="float32")[::-1]
+
+
 def _moved(x, matrix: np.ndarray, axis: str, name: str):
     """x (n, height, width, channels) multiplied by a fixed 0/1 matrix along the width or the height."""
     order = (1, 3, 2) if axis == "width" else (3, 2, 1)
@@ -212,7 +217,7 @@ def views_averaged(model: keras.Model, shifts: tuple[tuple[int, int], ...], flip
         x = _moved(x, shift_matrix(height, dy), "height", f"shift{i}_y") if dy else x
         views.append(x)
         if flip:
-            views.append(_moved(x, np.eye(width, dtype="float32")[::-1], "width", f"mirror{i}"))
+            views.append(_moved(x, mirror_matrix(width), "width", f"mirror{i}"))
     count = len(views)
     stacked = layers.Concatenate(axis=1)([layers.Reshape((1, height, width, channels))(v) for v in views])
     batch = layers.Lambda(lambda t: keras.ops.reshape(t, (-1, height, width, channels)), name="views_as_batch")(stacked)
@@ -228,11 +233,7 @@ def flip_averaged(model: keras.Model) -> keras.Model:
     uses builtin ops only, converts to int8 like the model itself, and costs about two invokes.
     """
     height, width, channels = model.input_shape[1:]
-    mirror = np.eye(width, dtype="float32")[::-1]
     inputs = keras.Input(shape=(height, width, channels), name="face")
-    x = layers.Permute((1, 3, 2))(inputs)
-    flip = layers.Dense(width, use_bias=False, trainable=False, name="mirror")
-    flipped = layers.Permute((1, 3, 2))(flip(x))
-    flip.set_weights([mirror])
+    flipped = _moved(inputs, mirror_matrix(width), "width", "mirror")
     outputs = layers.Average(name="probabilities")([model(inputs), model(flipped)])
     return keras.Model(inputs, outputs, name=f"{model.name}_flipavg")
