@@ -19,6 +19,12 @@ AXES = ("clock", "frame")
 """What a run's time axis counts: seconds since its first frame, or frame numbers."""
 
 
+def shares_of(counts: Counter) -> dict[str, float]:
+    """Each label's share of the counted frames, largest first (empty when nothing was counted)."""
+    total = sum(counts.values())
+    return {label: count / total for label, count in counts.most_common()} if total else {}
+
+
 @dataclass
 class FaceTrack:
     """One tracked face (one track id) over the run."""
@@ -37,7 +43,7 @@ class FaceTrack:
 
     def shares(self) -> dict[str, float]:
         """Share of its frames per dominant emotion, largest first."""
-        return {label: count / self.frames for label, count in self.labels.most_common()}
+        return shares_of(self.labels)
 
 
 @dataclass
@@ -125,9 +131,7 @@ class RunStats:
 
     def shares(self) -> dict[str, float]:
         """Share of all face-frames per dominant emotion, largest first."""
-        seen = sum((track.labels for track in self.tracks.values()), Counter())
-        total = sum(seen.values())
-        return {label: count / total for label, count in seen.most_common()} if total else {}
+        return shares_of(sum((track.labels for track in self.tracks.values()), Counter()))
 
     def longest_tracks(self, count: int) -> list[FaceTrack]:
         """The `count` faces seen in the most frames, in order of first appearance."""
