@@ -22,6 +22,7 @@ import numpy as np
 
 from edge.classify import ModelOptions
 from edge.help_format import command_parser
+from edge.results import Box
 from train.cli import add_split_flags, shifts_flag
 from train.data import load_fer2013, make_splits
 from train.evaluate import load_for_eval
@@ -34,13 +35,13 @@ Shift = tuple[int, int]
 
 
 def shifted(images: np.ndarray, dx: int, dy: int) -> np.ndarray:
-    """Faces (n, height, width[, channels]) moved dx pixels right and dy down; the edge pixels fill the gap."""
-    if not (dx or dy):
+    """Faces (n, height, width[, channels]) moved dx pixels right and dy down; the edge pixels fill the gap
+    (each face cropped by `Box.crop` at the moved place)."""
+    if not (dx or dy) or not len(images):
         return images
     height, width = images.shape[1:3]
-    px, py = abs(dx), abs(dy)
-    padded = np.pad(images, [(0, 0), (py, py), (px, px)] + [(0, 0)] * (images.ndim - 3), mode="edge")
-    return padded[:, py - dy:py - dy + height, px - dx:px - dx + width]
+    window = Box(-dx, -dy, width, height)
+    return np.stack([window.crop(face) for face in images])
 
 
 def accuracy_table(data: Path, models: list[Path], report_split: str = "PublicTest", seed: int = 1,
