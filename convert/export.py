@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from convert.quantize import IO_TYPES, VARIANTS
+from train.cli import AS_IS
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class ConvertOptions:
     """Fail when a converted model's accuracy is more than this many points below the Keras model."""
     flip_average: bool = False
     """Average each face's probabilities with its mirror image's, inside the model (about 2x invoke)."""
-    shifts: tuple[tuple[int, int], ...] = ((0, 0),)
+    shifts: tuple[tuple[int, int], ...] = AS_IS
     """Average over copies of each face moved (DX, DY) pixels, inside the model (more than one invoke per
     copy; with flip_average, each copy and its mirror image)."""
 
@@ -102,7 +103,7 @@ def run(options: ConvertOptions, say: Callable[[str], None] = print) -> list[Pat
     model, info = load_keras(options.model)
     if options.members:
         model, info = ensemble([(options.model, model, info), *((path, *load_keras(path)) for path in options.members)])
-    if options.shifts != ((0, 0),):
+    if options.shifts != AS_IS:
         model = views_averaged(model, options.shifts, options.flip_average)
         shifts = [list(shift) for shift in options.shifts]
         info = replace(info, architecture=model.name, training={

@@ -27,6 +27,10 @@ def add_split_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-fraction", type=float, default=DEFAULTS.val_fraction, help="fer-train's --val-fraction")
 
 
+AS_IS: tuple[tuple[int, int], ...] = ((0, 0),)
+"""--shifts' default: one view, the face as it is."""
+
+
 def shifts_flag(value: str) -> tuple[tuple[int, int], ...]:
     """--shifts: views as DX:DY pairs separated by commas, such as 0:0,1:0,-1:0."""
     try:

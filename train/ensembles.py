@@ -23,7 +23,7 @@ import numpy as np
 from edge.classify import ModelOptions
 from edge.help_format import command_parser
 from edge.results import Box
-from train.cli import add_split_flags, shifts_flag
+from train.cli import AS_IS, add_split_flags, shifts_flag
 from train.data import load_fer2013, make_splits
 from train.evaluate import load_for_eval
 from train.extra import COMMAND_ERRORS, command_failed
@@ -45,7 +45,7 @@ def shifted(images: np.ndarray, dx: int, dy: int) -> np.ndarray:
 
 
 def accuracy_table(data: Path, models: list[Path], report_split: str = "PublicTest", seed: int = 1,
-                   val_fraction: float = 0.1, shifts: tuple[Shift, ...] = ((0, 0),)) -> list[dict]:
+                   val_fraction: float = 0.1, shifts: tuple[Shift, ...] = AS_IS) -> list[dict]:
     """One row per non-empty combination of `models` (.keras, or .tflite as the device runs them):
     accuracies of the mean probabilities, over the `shifts` views of each face."""
     loaded = [load_for_eval(ModelOptions(path=path)) for path in models]
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     p = command_parser(TOOL, __doc__)
     p.add_argument("data", type=Path, help="FER2013 as fer-train read it (Kaggle root or fer2013.csv)")
     p.add_argument("models", type=Path, nargs="+", help=".keras or .tflite models with the same input contract")
-    p.add_argument("--shifts", type=shifts_flag, default=((0, 0),), metavar="DX:DY,...",
+    p.add_argument("--shifts", type=shifts_flag, default=AS_IS, metavar="DX:DY,...",
                    help="views of each face, moved DX pixels right and DY down, probabilities averaged "
                         "(default: 0:0, the face as it is; write --shifts=-1:0,... when the first is negative)")
     add_split_flags(p)
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                               shifts=args.shifts)
     except COMMAND_ERRORS as exc:
         return command_failed(TOOL, exc)
-    if args.shifts != ((0, 0),):
+    if args.shifts != AS_IS:
         print(f"views: each face at shifts {', '.join(f'{dx}:{dy}' for dx, dy in args.shifts)}"
               " (and the mirror image of each in the flip columns)")
     print(format_table(rows))
